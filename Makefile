@@ -1,0 +1,32 @@
+# Two commands do everything: `make demo` (the DVC pipeline on synthetic data -> HTML report)
+# and `make test` (the test suite). Both create .venv on first use.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export TF_ENABLE_ONEDNN_OPTS ?= 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export DVC_NO_ANALYTICS ?= 1
+export PYTHONHASHSEED ?= 0
+
+.PHONY: demo test install benchmarks clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -qq --upgrade pip
+	$(BIN)/pip install -qq -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dranet demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/model_step.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Re-id evaluation: features, ranking metrics, re-ranking."""

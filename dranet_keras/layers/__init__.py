@@ -1,0 +1,6 @@
+"""Keras layers of DRANet."""
+
+from dranet_keras.layers.channel_reverse_attention import ChannelReverseAttention
+from dranet_keras.layers.spatial_reverse_attention import SpatialReverseAttention
+
+__all__ = ["ChannelReverseAttention", "SpatialReverseAttention"]

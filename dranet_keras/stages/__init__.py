@@ -1,0 +1,1 @@
+"""Thin CLIs, one per DVC stage; each exposes add_arguments(parser) and run(args)."""
