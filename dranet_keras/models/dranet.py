@@ -132,9 +132,26 @@ class DRANet(keras.Model):
     def build_from_config(self, config):
         self.build()
 
-    def _features(self, images, training):
+    def feature_map(self, images, training=False):
+        """The reduced base feature map X, shape (batch, H/16, W/16, reduce_dim)."""
         x = self.backbone(self.normalize(images), training=training)
         return ops.relu(self.reduce_bn(self.reduce_conv(x), training=training))
+
+    def attention_maps(self, images, labels):
+        """What the reverse attentions see, for inspection (inference statistics).
+
+        Returns a dict with `"channel_masks"` (batch, parts, reduce_dim) when the variant has
+        CIC, and `"erase_mask"` (batch, H/16, W/16; 1 = erased in training) when it has SIC.
+        """
+        x = self.feature_map(images, training=False)
+        maps = {}
+        if self.channel_attention is not None:
+            maps["channel_masks"] = self.channel_attention.masks(x)
+            x = self.channel_attention(x, training=True)
+        if self.spatial_attention is not None:
+            kernel = self.heads["s"].classifier.kernel
+            maps["erase_mask"] = self.spatial_attention.erase_mask(x, labels, kernel)
+        return maps
 
     def call(self, inputs, training=None):
         as_dict = isinstance(inputs, dict)
@@ -145,7 +162,7 @@ class DRANet(keras.Model):
                 "DRANet in training needs {'images': ..., 'labels': ...}: the spatial reverse "
                 "attention erases the region of the true identity"
             )
-        x = self._features(images, training)
+        x = self.feature_map(images, training)
         pooled = {"b": ops.mean(x, axis=(1, 2))}
         attended = x
         if self.channel_attention is not None:
