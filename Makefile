@@ -13,15 +13,18 @@ export PYTHONHASHSEED ?= 0
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# the jax extra: tests/test_backend_portability.py re-runs the layer tests with KERAS_BACKEND=jax
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -qq --upgrade pip
-	$(BIN)/pip install -qq -e ".[test]"
+	$(BIN)/pip install -qq -e ".[test,jax]"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/dranet demo
 
+# the JAX-backend test (tests/test_backend_portability.py) must run in CI, not skip
+test: export DRANET_REQUIRE_JAX = 1
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

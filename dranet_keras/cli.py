@@ -1,8 +1,9 @@
 """The `dranet` command: one sub-command per DVC stage plus demo/export/embed.
 
 Each sub-command lives in `dranet_keras.stages.<name>` and exposes
-`add_arguments(parser)` and `run(args) -> int`. Errors a user can cause (`UserError`) print one
-line and exit with status 2; success is 0.
+`add_arguments(parser)` and `run(args) -> int`; a module that sets `USES_CONFIG = False` gets no
+`--params`/`--set` options. Errors a user can cause (`UserError`) print one line and exit with
+status 2; success is 0.
 """
 
 from __future__ import annotations
@@ -11,36 +12,63 @@ import argparse
 import importlib
 import sys
 
+from dranet_keras.config import load_config
 from dranet_keras.errors import UserError
 
 COMMANDS = {
     "demo": "run the main job end to end on the embedded synthetic data",
+    "export": "write an inference SavedModel (uint8 images -> L2-normalised embeddings), optionally TFLite",
+    "embed": "embed every image of a folder with a trained model into a .npy file",
 }
+
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    unexpected failure (a bug: the traceback is printed; please report it)
+  2    usage error or user mistake (bad option, config key or value, missing file,
+       unreadable image): one line on stderr naming what is wrong
+  130  interrupted (Ctrl-C)
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dranet", description="DRANet person re-identification in Keras 3.")
+    parser = argparse.ArgumentParser(
+        prog="dranet",
+        description="DRANet person re-identification in Keras 3. Run `dranet COMMAND --help` for a command's options.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in COMMANDS.items():
         module = importlib.import_module(f"dranet_keras.stages.{name}")
-        sub = commands.add_parser(name, help=summary, description=(module.__doc__ or summary).strip())
-        sub.add_argument("--params", default="params.yaml", help="experiment YAML (default: params.yaml)")
-        sub.add_argument(
-            "--set",
-            dest="overrides",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a config key, e.g. --set train.epochs=3 (validated like the YAML)",
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=(module.__doc__ or summary).strip(),
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        uses_config = getattr(module, "USES_CONFIG", True)
+        if uses_config:
+            sub.add_argument("--params", default="params.yaml", help="experiment YAML (default: params.yaml)")
+            sub.add_argument(
+                "--set",
+                dest="overrides",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                help="override a config key, e.g. --set train.epochs=3 (validated like the YAML)",
+            )
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(run=module.run, uses_config=uses_config)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.uses_config:
+            load_config(args.params, args.overrides)  # a typo fails here, before any slow work
         return int(args.run(args) or 0)
     except UserError as error:
         print(f"dranet {args.command}: error: {error}", file=sys.stderr)

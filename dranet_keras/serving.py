@@ -1,0 +1,104 @@
+"""Inference artefacts of a trained DRANet: loading a `.keras` file, SavedModel and TFLite export.
+
+The exported function takes uint8 RGB images (batch, height, width, 3) at the model's input
+size and returns L2-normalised embeddings (batch, embedding_dim) under the output key
+`"embeddings"`: the descriptor retrieval compares by cosine similarity (a dot product). The
+SavedModel runs with TensorFlow alone; dranet_keras need not be installed where it is served.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from dranet_keras.errors import UserError
+from dranet_keras.io import atomic_write_bytes
+
+SIGNATURE = "serving_default"
+OUTPUT_KEY = "embeddings"
+
+
+class ModelFileError(UserError):
+    """A model file is missing, unreadable or not a DRANet."""
+
+
+def load_dranet(path):
+    """Load a DRANet saved with `model.save("....keras")` (safe mode)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist (expected a .keras file written by `dranet train`)")
+    if path.suffix != ".keras":
+        raise ModelFileError(f"model file {path}: expected a .keras file, got {path.suffix or 'no suffix'!r}")
+
+    import keras
+
+    from dranet_keras.models import DRANet
+
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as error:  # keras raises many types for a corrupt archive
+        raise ModelFileError(f"model file {path} could not be loaded: {error}") from None
+    if not isinstance(model, DRANet):
+        raise ModelFileError(f"model file {path} holds a {type(model).__name__}, expected a DRANet")
+    return model
+
+
+def _replace_directory(source: Path, target: Path) -> None:
+    """Move the finished directory `source` to `target`, replacing an older export."""
+    if target.exists() and not target.is_dir():
+        raise UserError(f"export target {target} exists and is not a directory")
+    if not target.exists():
+        os.replace(source, target)
+        return
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    os.replace(target, old / target.name)
+    os.replace(source, target)
+    shutil.rmtree(old)
+
+
+def export_saved_model(model, directory, *, tflite_path=None) -> Path:
+    """Write `model` as an inference SavedModel at `directory` (atomically: a complete export
+    or the previous one, never half of one); optionally also a TFLite flatbuffer.
+
+    Returns the SavedModel directory. Its `serving_default` signature maps `images`
+    (uint8, (None, height, width, 3)) to `embeddings` (float32, (None, embedding_dim)).
+    """
+    import keras
+    import tensorflow as tf
+
+    directory = Path(directory)
+    height, width, channels = model.image_shape
+
+    def embed(images):
+        embedding = model(tf.cast(images, tf.float32), training=False)
+        return {OUTPUT_KEY: tf.math.l2_normalize(tf.cast(embedding, tf.float32), axis=-1)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name=SIGNATURE,
+        fn=embed,
+        input_signature=[tf.TensorSpec((None, height, width, channels), tf.uint8, name="images")],
+    )
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        archive.write_out(str(staging / "export"), verbose=False)
+        _replace_directory(staging / "export", directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if tflite_path is not None:
+        export_tflite(directory, tflite_path)
+    return directory
+
+
+def export_tflite(saved_model_dir, tflite_path) -> Path:
+    """Convert an exported SavedModel to a TFLite flatbuffer (float32, same signature)."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SIGNATURE])
+    tflite_path = Path(tflite_path)
+    atomic_write_bytes(tflite_path, converter.convert())
+    return tflite_path
