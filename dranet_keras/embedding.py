@@ -71,8 +71,11 @@ def embed_images(model, images: np.ndarray, *, flip: bool = False) -> np.ndarray
     return l2_normalize(features)
 
 
-def embed_folder(model, directory, *, batch_size: int = 64, flip: bool = False, progress: bool = True):
-    """Embed every image under `directory`; returns (paths, features (N, D) float32)."""
+def embed_folder(model, directory, *, batch_size: int = 64, flip: bool = False, progress: bool | None = None):
+    """Embed every image under `directory`; returns (paths, features (N, D) float32).
+
+    `progress`: show a progress bar (default: only when stderr is a terminal).
+    """
     from tqdm.auto import tqdm
 
     if batch_size < 1:
@@ -80,7 +83,9 @@ def embed_folder(model, directory, *, batch_size: int = 64, flip: bool = False, 
     paths = list_images(directory)
     size = tuple(model.image_shape[:2])
     chunks = []
-    for start in tqdm(range(0, len(paths), batch_size), desc="embedding", unit="batch", disable=not progress):
+    batches = range(0, len(paths), batch_size)
+    disable = None if progress is None else not progress  # None: tqdm shows it on a terminal only
+    for start in tqdm(batches, desc="embedding", unit="batch", leave=False, disable=disable):
         batch = _resize([read_image(path) for path in paths[start : start + batch_size]], size)
         chunks.append(embed_images(model, batch, flip=flip))
     return paths, np.concatenate(chunks, axis=0)

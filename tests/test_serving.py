@@ -19,30 +19,45 @@ SHAPE = (64, 32, 3)
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    """A tiny DRANet (64x32 input, 5 ids) saved as .keras, with uint8 probe images and the
-    in-memory model's embeddings normalised by the textbook formula x / ||x||."""
-    directory = tmp_path_factory.mktemp("model")
+def exported(tmp_path_factory):
+    """A tiny DRANet (64x32 input, 5 ids) saved as .keras and exported by `dranet export`
+    (SavedModel + TFLite) over an older export; then, in a FRESH interpreter with plain
+    TensorFlow, both exports embed uint8 probe images. Also returns the in-memory model's
+    embeddings normalised by the textbook formula x / ||x||."""
+    directory = tmp_path_factory.mktemp("serving")
     model = build_dranet(5, "dra", input_shape=SHAPE)
-    path = directory / "model.keras"
-    model.save(path)
+    model.save(directory / "model.keras")
     images = np.random.default_rng(0).integers(0, 256, size=(3, *SHAPE), dtype=np.uint8)
     raw = np.asarray(model(images.astype("float32"), training=False), dtype="float64")
     expected = raw / np.sqrt((raw**2).sum(axis=1, keepdims=True))
-    return path, images, expected
+
+    exports = directory / "exports"
+    (exports / "dra").mkdir(parents=True)
+    (exports / "dra" / "stale.txt").write_text("from an older export")
+    argv = ["export", "--model", str(directory / "model.keras"), "--out", str(exports / "dra")]
+    assert main([*argv, "--tflite", str(exports / "dra.tflite")]) == 0
+    np.save(directory / "images.npy", images)
+    served = _serve_in_fresh_process(exports, directory / "images.npy")
+    return exports, served, expected
 
 
-def _run_export_in_fresh_process(export_dir, images_path, out_path):
-    """Load the SavedModel with plain TensorFlow in a new interpreter; record its signature."""
+def _serve_in_fresh_process(exports, images_path):
+    """Run both exports with TensorFlow alone in a new interpreter; report the signature."""
     script = textwrap.dedent(
         f"""
-        import json, numpy as np, tensorflow as tf
-        loaded = tf.saved_model.load({str(export_dir)!r})
+        import json, warnings, numpy as np, tensorflow as tf
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+        images = np.load({str(images_path)!r})
+        loaded = tf.saved_model.load({str(exports / "dra")!r})
         fn = loaded.signatures["serving_default"]
         spec = fn.structured_input_signature[1]["images"]
-        result = fn(images=tf.constant(np.load({str(images_path)!r})))
-        np.save({str(out_path)!r}, result["embeddings"].numpy())
-        print(json.dumps({{"dtype": spec.dtype.name, "shape": spec.shape.as_list(), "outputs": sorted(result)}}))
+        result = fn(images=tf.constant(images))
+        lite = tf.lite.Interpreter(model_path={str(exports / "dra.tflite")!r}).get_signature_runner("serving_default")
+        print(json.dumps({{
+            "dtype": spec.dtype.name, "shape": spec.shape.as_list(), "outputs": sorted(result),
+            "saved_model": result["embeddings"].numpy().tolist(),
+            "tflite": lite(images=images)["embeddings"].tolist(),
+        }}))
         """
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
@@ -50,41 +65,28 @@ def _run_export_in_fresh_process(export_dir, images_path, out_path):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_export_round_trip_in_fresh_process(saved_model, tmp_path, capsys):
-    path, images, expected = saved_model
-    export_dir = tmp_path / "export"
-    assert main(["export", "--model", str(path), "--out", str(export_dir)]) == 0
-    assert "serving_default" in capsys.readouterr().out
-    np.save(tmp_path / "images.npy", images)
-    signature = _run_export_in_fresh_process(export_dir, tmp_path / "images.npy", tmp_path / "out.npy")
-    assert signature == {"dtype": "uint8", "shape": [None, *SHAPE], "outputs": ["embeddings"]}
-    served = np.load(tmp_path / "out.npy")
-    assert served.shape == (3, 2048)
-    np.testing.assert_allclose(np.linalg.norm(served, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(served, expected, atol=1e-5)
-
-
-def test_export_replaces_an_older_export_without_leftovers(saved_model, tmp_path):
-    path, _, _ = saved_model
-    export_dir = tmp_path / "export"
-    export_dir.mkdir()
-    (export_dir / "stale.txt").write_text("from an older export")
-    assert main(["export", "--model", str(path), "--out", str(export_dir)]) == 0
-    assert not (export_dir / "stale.txt").exists()
-    assert (export_dir / "saved_model.pb").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+@pytest.mark.slow
+def test_saved_model_round_trip_in_fresh_process(exported):
+    _, served, expected = exported
+    assert (served["dtype"], served["shape"], served["outputs"]) == ("uint8", [None, *SHAPE], ["embeddings"])
+    embeddings = np.array(served["saved_model"])
+    assert embeddings.shape == (3, 2048)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(embeddings, expected, atol=1e-5)
 
 
 @pytest.mark.slow
-def test_tflite_conversion_gives_the_same_embeddings(saved_model, tmp_path):
-    import tensorflow as tf
+def test_tflite_export_gives_the_same_embeddings(exported):
+    _, served, expected = exported
+    np.testing.assert_allclose(np.array(served["tflite"]), expected, atol=1e-4)
 
-    path, images, expected = saved_model
-    tflite = tmp_path / "model.tflite"
-    assert main(["export", "--model", str(path), "--out", str(tmp_path / "export"), "--tflite", str(tflite)]) == 0
-    runner = tf.lite.Interpreter(model_path=str(tflite)).get_signature_runner("serving_default")
-    served = runner(images=images)["embeddings"]
-    np.testing.assert_allclose(served, expected, atol=1e-4)
+
+@pytest.mark.slow
+def test_export_replaces_an_older_export_without_leftovers(exported):
+    exports, _, _ = exported
+    assert sorted(p.name for p in exports.iterdir()) == ["dra", "dra.tflite"]
+    assert (exports / "dra" / "saved_model.pb").is_file()
+    assert not (exports / "dra" / "stale.txt").exists()
 
 
 def test_load_dranet_rejects_missing_wrong_and_corrupt_files(tmp_path):
