@@ -1,4 +1,4 @@
-"""Atomic file writes: write a temporary file in the same directory, then rename over the target."""
+"""Atomic file writes: write a temporary file in the same folder, then `os.replace` it."""
 
 from __future__ import annotations
 
@@ -6,27 +6,28 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see either the old or the complete new file."""
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_text(path, text: str) -> None:
-    """UTF-8 text version of `atomic_write_bytes`."""
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """`atomic_write_bytes` for UTF-8 text."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path, value) -> None:
-    """Pretty-printed JSON (sorted keys are not forced: callers choose the order)."""
-    atomic_write_text(path, json.dumps(value, indent=2) + "\n")
+def atomic_write_json(path: str | Path, value: Any) -> None:
+    """`atomic_write_text` of `value` as indented JSON with a trailing newline."""
+    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=False) + "\n")

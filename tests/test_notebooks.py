@@ -85,7 +85,7 @@ def test_notebooks_run_at_a_tiny_size(tmp_path):
 
     text = text_of(quickstart)
     assert "mAP" in text and "rank-1" in text
-    assert "Epoch 1/1" in text and "3/3" in text  # Keras's fit progress bar (24 images / 8)
+    assert "/step - " in text and "loss: " in text  # Keras's fit progress bar was printed
     assert "reloads with the same embeddings: True" in text
     assert (tmp_path / "models" / "quickstart" / "model.keras").is_file()
     assert len(outputs_of(quickstart, "image/png")) >= 3  # samples, loss curve, rankings
