@@ -119,3 +119,10 @@ def test_unknown_name_and_option(market_root):
         load_dataset("market", market_root)
     with pytest.raises(DatasetError, match="invalid options"):
         load_dataset("market1501", market_root, colour=True)
+
+
+def test_config_knows_every_data_set():
+    from dranet_keras.config import DATASETS as CONFIG_DATASETS
+    from dranet_keras.data.datasets import DATASETS
+
+    assert set(CONFIG_DATASETS) == set(DATASETS)
