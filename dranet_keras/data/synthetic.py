@@ -240,13 +240,14 @@ def _render(identity: Identity, camera: Camera, rng: np.random.Generator, height
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """Size and seed of a synthetic set (what `synthetic.json` records)."""
+    """Size and seed of a synthetic set (what `synthetic.json` records); the defaults are
+    DataConfig's (a test keeps them equal)."""
 
-    train_ids: int = 150
-    test_ids: int = 100
+    train_ids: int = 64
+    test_ids: int = 50
     cameras: int = 6
     images_per_camera: int = 2
-    distractors: int = 50
+    distractors: int = 25
     height: int = 128
     width: int = 64
     seed: int = 0

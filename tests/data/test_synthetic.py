@@ -57,3 +57,12 @@ def test_identities_are_tellable_across_cameras_but_not_trivially(tmp_path):
     rank1 = float(np.mean(hits))
     # Chance is 1/30; a hand-made colour histogram gets far above it, but well below perfect.
     assert 0.2 < rank1 < 0.9, rank1
+
+
+def test_defaults_match_the_config():
+    from dranet_keras.config import Config, DataConfig
+    from dranet_keras.stages.prepare import dataset_options
+
+    spec = SyntheticSpec()
+    options = dataset_options(DataConfig(), Config().seed)
+    assert {key: getattr(spec, key) for key in options} == options
