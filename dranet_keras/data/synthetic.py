@@ -305,6 +305,9 @@ def generate(root: str | Path, spec: SyntheticSpec) -> Path:
 
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp creates 0700; give the mode mkdir() would
     try:
         for folder in ("bounding_box_train", "query", "bounding_box_test"):
             (staging / folder).mkdir()
