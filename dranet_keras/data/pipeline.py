@@ -170,6 +170,8 @@ def train_dataset(
         return {"images": images, "labels": batch_labels}, batch_labels
 
     dataset = dataset.map(finish)  # sequential: the erasing layer's seed generator is stateful
+    if not skip_corrupt:  # a known length lets Keras show progress and end epochs cleanly
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

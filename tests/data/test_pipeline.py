@@ -61,7 +61,7 @@ def test_train_dataset_aligns_labels_and_counts(tmp_path):
     records = coloured_records(tmp_path, {1: 3, 2: 3, 3: 4})
     dataset = train_dataset(records, (32, 16), 4, flip=False, pad=0, random_erasing=0.0, seed=0)
     batches = list(dataset)
-    assert len(batches) == 10 // 4
+    assert len(batches) == 10 // 4 == int(dataset.cardinality())
     for inputs, labels in batches:
         assert inputs["images"].shape == (4, 32, 16, 3) and inputs["images"].dtype == tf.float32
         assert labels.dtype == tf.int32
