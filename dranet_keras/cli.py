@@ -15,6 +15,7 @@ from dranet_keras.errors import UserError
 
 COMMANDS = {
     "demo": "run the main job end to end on the embedded synthetic data",
+    "report": "render reports/index.html and reports/report.ipynb from the pipeline's outputs",
 }
 
 

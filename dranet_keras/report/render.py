@@ -18,19 +18,20 @@ SECTIONS = ("headline", "ablation", "curves", "retrieval", "attention", "provena
 NOT_RUN = "not run"
 
 
-def percent_cell(value) -> dict:
+def percent_cell(value, missing: str = NOT_RUN) -> dict:
     """A table cell for a fraction: the exact value (for tests, data-value) and its % text."""
     if value is None:
-        return {"value": None, "text": NOT_RUN}
+        return {"value": None, "text": missing}
     return {"value": value, "text": f"{100 * value:.1f}"}
 
 
-def metric(run: RunInputs | None, key: str, rerank: bool = False):
-    """A metric of a run as a fraction, or None (variant not run / no re-ranking)."""
+def metric_cell(run: RunInputs | None, key: str, rerank: bool = False) -> dict:
+    """The cell of one metric of one run: 'not run' without a run, 'off' when the run had
+    re-ranking disabled (`"rerank": null`)."""
     if run is None:
-        return None
+        return percent_cell(None)
     source = run.metrics.get("rerank") if rerank else run.metrics
-    return source.get(key) if source else None
+    return percent_cell(source.get(key) if source else None, missing="off")
 
 
 def claim_key(dataset: str, claims: dict) -> str | None:
@@ -55,15 +56,15 @@ def headline(runs: dict, claimed_gain) -> list[dict]:
     rows = []
     for rerank in (False, True):
         for key, label in HEADLINE_METRICS:
-            b, d = metric(base, key, rerank), metric(dra, key, rerank)
-            gain = None if b is None or d is None else 100 * (d - b)
+            b, d = metric_cell(base, key, rerank), metric_cell(dra, key, rerank)
+            gain = None if b["value"] is None or d["value"] is None else 100 * (d["value"] - b["value"])
             rows.append(
                 {
                     "rerank": rerank,
                     "metric": key,
                     "label": label,
-                    "baseline": percent_cell(b),
-                    "dra": percent_cell(d),
+                    "baseline": b,
+                    "dra": d,
                     "gain": {"value": gain, "text": "—" if gain is None else f"{gain:+.1f}"},
                     "claimed": claim_text(key, claimed_gain),
                 }
@@ -81,8 +82,8 @@ def ablation(runs: dict) -> list[dict]:
             {
                 "variant": variant,
                 "run": run is not None,
-                "cells": {key: percent_cell(metric(run, key)) for key, _ in HEADLINE_METRICS},
-                "rerank": {key: percent_cell(metric(run, key, True)) for key in ("mAP", "rank1")},
+                "cells": {key: metric_cell(run, key) for key, _ in HEADLINE_METRICS},
+                "rerank": {key: metric_cell(run, key, True) for key in ("mAP", "rank1")},
                 "epochs": meta.get("epochs"),
                 "wall_time_s": meta.get("wall_time_s"),
             }
