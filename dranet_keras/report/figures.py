@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, UnidentifiedImageError  # noqa: E402
 
@@ -49,11 +50,12 @@ def thumbnail_uri(path: Path, size=THUMBNAIL_SIZE) -> str | None:
 def cmc_svg(cmcs: dict[str, np.ndarray], max_rank: int = 20) -> str:
     """CMC curves (accuracy in % against rank) of several variants in one plot."""
     with plt.rc_context(SVG_STYLE):
-        figure, axes = plt.subplots(figsize=(5.2, 3.2))
+        figure, axes = plt.subplots(figsize=(4.4, 3.0))
         for variant, cmc in cmcs.items():
             ranks = np.arange(1, min(max_rank, len(cmc)) + 1)
             axes.plot(ranks, 100 * cmc[: len(ranks)], marker="o", markersize=3, label=variant, color=VARIANT_COLOURS.get(variant))
         axes.set(xlabel="rank", ylabel="matching accuracy (%)", title="CMC")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
         axes.legend(loc="lower right")
     return figure_to_svg(figure)
@@ -62,7 +64,7 @@ def cmc_svg(cmcs: dict[str, np.ndarray], max_rank: int = 20) -> str:
 def training_svg(logs: dict) -> str:
     """Per-epoch training loss (left) and accuracy (right) of several variants."""
     with plt.rc_context(SVG_STYLE):
-        figure, (loss_axes, acc_axes) = plt.subplots(1, 2, figsize=(8.0, 3.0))
+        figure, (loss_axes, acc_axes) = plt.subplots(1, 2, figsize=(7.0, 3.0))
         for variant, log in logs.items():
             colour = VARIANT_COLOURS.get(variant)
             loss_axes.plot(log["epoch"], log["loss"], label=variant, color=colour)
@@ -72,6 +74,7 @@ def training_svg(logs: dict) -> str:
         acc_axes.set(xlabel="epoch", ylabel="accuracy (%)", title="training accuracy (branch B)")
         for axes in (loss_axes, acc_axes):
             axes.grid(alpha=0.3)
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
             axes.legend()
     return figure_to_svg(figure)
 
@@ -107,7 +110,7 @@ def channel_mask_svg(channel_masks: np.ndarray) -> str:
     Training multiplies by (1 - m): channels with m near 1 are the ones suppressed."""
     parts = channel_masks.shape[1]
     with plt.rc_context(SVG_STYLE):
-        figure, axes = plt.subplots(figsize=(5.2, 3.0))
+        figure, axes = plt.subplots(figsize=(4.4, 3.0))
         bins = np.linspace(0.0, 1.0, 41)
         for part in range(parts):
             axes.hist(channel_masks[:, part].ravel(), bins=bins, histtype="step", linewidth=1.4, label=f"stripe {part + 1}")

@@ -161,6 +161,11 @@ def build_context(
         "synthetic": any(section["synthetic"] for section in datasets),
         "datasets": datasets,
         "paper": paper["dranet"],
+        "all_public": [
+            {"name": b["name"], "dataset": name, "rank1": values.get("rank1"), "mAP": values.get("mAP"), "source": b["source"]}
+            for b in paper["baselines"]
+            for name, values in b["results"].items()
+        ],
         "attention": attention,
         "attention_note": attention_note,
         "provenance": {
