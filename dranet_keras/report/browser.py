@@ -8,6 +8,7 @@ descriptors 3 and 4), so it needs only the `chromium` binary, no websocket clien
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -126,6 +127,15 @@ def _visit_from_events(events: list[dict]) -> PageVisit:
     return visit
 
 
+def _pipes_to_fds_3_and_4(commands_in: int, replies_out: int) -> None:
+    """In the child: put our pipe ends on fds 3 and 4, as --remote-debugging-pipe expects.
+
+    Both are first copied above 9 so that moving one cannot overwrite the other."""
+    high_in, high_out = fcntl.fcntl(commands_in, fcntl.F_DUPFD, 10), fcntl.fcntl(replies_out, fcntl.F_DUPFD, 10)
+    os.dup2(high_in, 3)
+    os.dup2(high_out, 4)
+
+
 def visit_page(html_path: Path, screenshot_path: Path | None = None, width: int = 1280, timeout: float = 60.0) -> PageVisit:
     """Load `html_path` in headless Chromium; optionally save a full-page PNG screenshot."""
     executable = find_chromium()
@@ -135,11 +145,13 @@ def visit_page(html_path: Path, screenshot_path: Path | None = None, width: int 
     to_browser_read, to_browser_write = os.pipe()
     from_browser_read, from_browser_write = os.pipe()
     with tempfile.TemporaryDirectory(prefix="dranet-chromium-") as profile:
-        # The shell moves our pipe ends to fds 3 (commands in) and 4 (replies out), as
-        # --remote-debugging-pipe expects.
-        command = ["sh", "-c", f'exec "$0" "$@" 3<&{to_browser_read} 4>&{from_browser_write}', executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(to_browser_read, from_browser_write)
+            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(3, 4),
+            preexec_fn=lambda: _pipes_to_fds_3_and_4(to_browser_read, from_browser_write),
         )
         os.close(to_browser_read)
         os.close(from_browser_write)

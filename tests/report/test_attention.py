@@ -9,7 +9,7 @@ from dranet_keras.report.attention import model_attention, training_samples
 from dranet_keras.report.figures import attention_evidence
 from dranet_keras.report.render import build_context, render_html
 
-from .conftest import PAPER_RESULTS, person_image
+from .pipeline_fixtures import PAPER_RESULTS, person_image
 
 
 def test_tiny_model_attention_into_report(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from dranet_keras.report.inputs import ReportInputError
 from dranet_keras.report.render import build_context, render_html
 
-from .conftest import METRICS, PAPER_RESULTS
+from .pipeline_fixtures import METRICS, PAPER_RESULTS
 from .html_cells import find_cell, table_cells
 
 
