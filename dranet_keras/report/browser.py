@@ -130,7 +130,8 @@ def _visit_from_events(events: list[dict]) -> PageVisit:
 def _pipes_to_fds_3_and_4(commands_in: int, replies_out: int) -> None:
     """In the child: put our pipe ends on fds 3 and 4, as --remote-debugging-pipe expects.
 
-    Both are first copied above 9 so that moving one cannot overwrite the other."""
+    Both are first copied above 9 so that moving one cannot overwrite the other; `os.dup2`
+    makes the targets inheritable."""
     high_in, high_out = fcntl.fcntl(commands_in, fcntl.F_DUPFD, 10), fcntl.fcntl(replies_out, fcntl.F_DUPFD, 10)
     os.dup2(high_in, 3)
     os.dup2(high_out, 4)
@@ -150,7 +151,7 @@ def visit_page(html_path: Path, screenshot_path: Path | None = None, width: int 
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            pass_fds=(3, 4),
+            close_fds=False,  # Python's own fds are non-inheritable (PEP 446); 3 and 4 are made inheritable
             preexec_fn=lambda: _pipes_to_fds_3_and_4(to_browser_read, from_browser_write),
         )
         os.close(to_browser_read)

@@ -101,6 +101,12 @@ def public_baselines(dataset: str, paper: dict) -> list[dict]:
     return rows
 
 
+def reference_table(baselines: list[dict]) -> dict:
+    """All published baselines, one row each, one column per data set they report."""
+    columns = list(dict.fromkeys(name for baseline in baselines for name in baseline["results"]))
+    return {"columns": columns, "rows": baselines}
+
+
 def dataset_section(dataset: str, runs: dict, paper: dict, root: Path) -> dict:
     """Everything the report shows for one data set."""
     claims = paper["dranet"]["claimed_map_gain"]
@@ -161,11 +167,7 @@ def build_context(
         "synthetic": any(section["synthetic"] for section in datasets),
         "datasets": datasets,
         "paper": paper["dranet"],
-        "all_public": [
-            {"name": b["name"], "dataset": name, "rank1": values.get("rank1"), "mAP": values.get("mAP"), "source": b["source"]}
-            for b in paper["baselines"]
-            for name, values in b["results"].items()
-        ],
+        "reference": reference_table(paper["baselines"]),
         "attention": attention,
         "attention_note": attention_note,
         "provenance": {
