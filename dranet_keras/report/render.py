@@ -116,7 +116,8 @@ def dataset_section(dataset: str, runs: dict, paper: dict, root: Path) -> dict:
     ranked = next((runs[v] for v in ("dra", "sic", "cic", "baseline") if v in runs and runs[v].rankings), None)
     return {
         "name": dataset,
-        "synthetic": any(bool(r.metrics.get("synthetic")) for r in runs.values()),
+        # before any run, the configured name is all we know
+        "synthetic": any(bool(r.metrics.get("synthetic")) for r in runs.values()) if runs else dataset == "synthetic",
         "protocol": next((r.metrics.get("protocol") for r in runs.values() if r.metrics.get("protocol")), None),
         "claim_key": key,
         "claimed_gain": claims.get(key) if key else None,

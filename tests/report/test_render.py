@@ -46,7 +46,7 @@ def test_headline_gain_and_paper_claim(pipeline_outputs):
     assert [c["text"] for c in row] == ["mAP", "52.0", "55.0", "+3.0", "+2.0"]  # 0.55 - 0.52; paper: +2 on Market
     rerank_row = [c for c in cells if c["table"].get("class") == "headline" and c["row"].get("data-metric") == "rank1" and c["row"].get("data-rerank") == "true"]
     assert [c["text"] for c in rerank_row] == ["rank-1", "74.0", "76.0", "+2.0", "about unchanged"]
-    assert "SYNTHETIC DATA" not in html
+    assert "SYNTHETIC DATA" not in html and 'class="badge real"' in html
 
 
 def test_public_baselines_beside_ours(pipeline_outputs):
@@ -88,6 +88,12 @@ def test_missing_variants_show_not_run(pipeline_outputs):
     for variant in ("cic", "sic"):
         row = [c["text"] for c in cells if c["table"].get("class") == "ablation" and c["row"].get("data-variant") == variant]
         assert row[1:8] == ["not run"] * 7
+
+
+def test_synthetic_is_marked_before_any_run(tmp_path):
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    _, html = render(tmp_path, dataset="synthetic")
+    assert 'id="synthetic-banner"' in html and 'class="badge real"' not in html
 
 
 def test_nothing_run_yet_still_renders(tmp_path):
