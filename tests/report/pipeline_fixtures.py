@@ -54,7 +54,7 @@ def write_outputs(root: Path, variants=("baseline", "cic", "sic", "dra"), datase
         (run_dir / "metrics.json").write_text(json.dumps(metrics))
         ranks = np.arange(1, 21)
         cmc = np.minimum(1.0, METRICS[variant]["rank1"] + 0.015 * (ranks - 1))
-        (run_dir / "cmc.csv").write_text("rank,accuracy\n" + "".join(f"{r},{a:.4f}\n" for r, a in zip(ranks, cmc)))
+        (run_dir / "cmc.csv").write_text("rank,accuracy\n" + "".join(f"{r},{a:.4f}\n" for r, a in zip(ranks, cmc, strict=True)))
         if paths:
             queries = []
             for q in range(3):

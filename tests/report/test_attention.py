@@ -34,7 +34,7 @@ def test_tiny_model_attention_into_report(tmp_path):
     assert maps["channel_masks"].shape == (4, 3, 1024)
     assert maps["erase_mask"].shape == (4, 4, 2)  # 64x32 input -> 4x2 feature map
     evidence = attention_evidence(images, maps)
-    for sample, mask in zip(evidence["samples"], maps["erase_mask"]):
+    for sample, mask in zip(evidence["samples"], maps["erase_mask"], strict=True):
         assert sample["erased_fraction"] == float((mask > 0.5).mean())
 
     (tmp_path / "params.yaml").write_text("seed: 0\n")
