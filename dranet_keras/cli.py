@@ -16,6 +16,7 @@ from dranet_keras.errors import UserError
 COMMANDS = {
     "prepare": "read (or generate) the data set, validate its images, write manifest.csv + stats.json",
     "demo": "run the main job end to end on the embedded synthetic data",
+    "report": "render reports/index.html and reports/report.ipynb from the pipeline's outputs",
 }
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_trees import MARKET_FILES, make_tree
+from .fake_trees import MARKET_FILES, make_tree
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_trees import MARKET_FILES, make_tree, write_image
+from .fake_trees import MARKET_FILES, make_tree, write_image
 from dranet_keras.data import Record, load_dataset
 from dranet_keras.data.errors import DatasetError
 

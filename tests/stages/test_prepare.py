@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
-from fake_trees import MARKET_FILES, make_tree  # noqa: E402
-
-from dranet_keras.cli import main  # noqa: E402
-from dranet_keras.data.manifest import read_manifest  # noqa: E402
+from dranet_keras.cli import main
+from dranet_keras.data.manifest import read_manifest
+from tests.data.fake_trees import MARKET_FILES, make_tree
 
 TINY = [
     "data.synthetic_train_ids=4", "data.synthetic_test_ids=3", "data.synthetic_cameras=3",
