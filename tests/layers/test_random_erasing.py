@@ -9,6 +9,8 @@ import tensorflow as tf
 
 from dranet_keras.layers import RandomErasing
 
+from .layer_test_helper import assert_config_round_trip, assert_survives_save_and_load
+
 
 def test_transform_fills_exactly_the_rectangle():
     layer = RandomErasing(fill_value=(1.0, 2.0, 3.0))
@@ -59,8 +61,7 @@ def test_seeded_layers_agree_and_config_round_trips():
     first, second = RandomErasing(0.5, seed=7), RandomErasing(0.5, seed=7)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(first(images)), keras.ops.convert_to_numpy(second(images)))
     config = RandomErasing(0.3, area_range=(0.1, 0.2), aspect_range=(0.5, 2.0), fill_value=(0, 0, 0), attempts=5, seed=2).get_config()
-    rebuilt = keras.layers.deserialize(keras.layers.serialize(RandomErasing.from_config(config)))
-    assert isinstance(rebuilt, RandomErasing) and rebuilt.get_config() == config
+    assert_config_round_trip(RandomErasing.from_config(config))
     with pytest.raises(ValueError, match="probability"):
         RandomErasing(1.5)
 
@@ -70,3 +71,9 @@ def test_runs_inside_tf_data():
     dataset = tf.data.Dataset.from_tensor_slices(np.zeros((4, 16, 8, 3), "float32")).batch(2).map(layer)
     batches = [b.numpy() for b in dataset]
     assert all((b != 0).any(axis=(1, 2, 3)).all() for b in batches)
+
+
+def test_model_with_the_layer_saves_and_loads(tmp_path):
+    inputs = keras.Input((16, 8, 3))
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(RandomErasing(0.5, seed=1)(inputs)))
+    assert_survives_save_and_load(model, np.ones((2, 16, 8, 3), "float32"), tmp_path)
