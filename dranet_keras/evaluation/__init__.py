@@ -1,1 +1,5 @@
-"""Re-id evaluation: features, ranking metrics, re-ranking."""
+"""Re-id evaluation: features, distances, ranking metrics (CMC, mAP, mINP), re-ranking."""
+
+from dranet_keras.evaluation.ranking import RankResult, evaluate_rank
+
+__all__ = ["RankResult", "evaluate_rank"]
