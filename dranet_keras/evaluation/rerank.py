@@ -177,25 +177,40 @@ def _query_expansion(indptr, indices, data, rank, k2, chunk_size):
     return indptr, cols, np.concatenate(vals_out)
 
 
-def _jaccard_into(final, indptr, indices, data, num_q, lambda_value, chunk_size):
+def _query_chunks(pairs_per_query, max_rows, max_pairs):
+    """Consecutive query ranges of at most `max_rows` queries and about `max_pairs` pairs
+    (at least one query each): bounds memory even when some images are hubs."""
+    start = 0
+    cumulative = np.cumsum(pairs_per_query)
+    while start < len(pairs_per_query):
+        offset = cumulative[start - 1] if start else 0
+        stop = int(np.searchsorted(cumulative, offset + max_pairs, side="right"))
+        stop = min(max(stop, start + 1), start + max_rows)
+        yield start, stop
+        start = stop
+
+
+def _jaccard_into(final, indptr, indices, data, num_q, lambda_value, chunk_size, max_pairs=2_000_000):
     """final[i, g] = (1 - lambda) * Jaccard(V_i, V_g) + lambda * final[i, g], for the queries i
     and gallery images g; Jaccard = 1 - sum(min) / (2 - sum(min)) over shared non-zeros."""
     size = len(indptr) - 1
     num_g = size - num_q
-    by_column = np.argsort(indices, kind="stable")
-    column_rows = np.repeat(np.arange(size), np.diff(indptr))[by_column]
-    column_data = data[by_column]
-    column_ptr = np.r_[0, np.cumsum(np.bincount(indices, minlength=size))]
-    for start in range(0, num_q, chunk_size):
-        stop = min(start + chunk_size, num_q)
+    # Gallery rows of V by column (CSC): who shares column c, with what weight.
+    gallery = slice(indptr[num_q], indptr[size])
+    gallery_rows = np.repeat(np.arange(num_q, size), np.diff(indptr[num_q:]))
+    by_column = np.argsort(indices[gallery], kind="stable")
+    column_rows = gallery_rows[by_column] - num_q
+    column_data = data[gallery][by_column]
+    column_ptr = np.r_[0, np.cumsum(np.bincount(indices[gallery], minlength=size))]
+    query_rows = np.repeat(np.arange(num_q), np.diff(indptr[: num_q + 1]))
+    column_counts = np.diff(column_ptr)[indices[: indptr[num_q]]]
+    pairs_per_query = np.bincount(query_rows, weights=column_counts, minlength=num_q)
+    for start, stop in _query_chunks(pairs_per_query, chunk_size, max_pairs):
         positions, slot = _csr_rows(indptr, np.arange(start, stop))
         # Every (query entry, gallery image sharing that column) pair.
         partner_positions, pair = _csr_rows(column_ptr, indices[positions])
-        partner = column_rows[partner_positions]
-        in_gallery = partner >= num_q
-        pair, partner, partner_positions = pair[in_gallery], partner[in_gallery], partner_positions[in_gallery]
         minimum = np.minimum(data[positions][pair], column_data[partner_positions])
-        key = slot[pair].astype(np.int64) * num_g + (partner - num_q)
+        key = slot[pair].astype(np.int64) * num_g + column_rows[partner_positions]
         shared = np.bincount(key, weights=minimum, minlength=(stop - start) * num_g)
         shared = shared.reshape(stop - start, num_g).astype(np.float32)
         jaccard = 1.0 - shared / (2.0 - shared)
