@@ -190,7 +190,7 @@ def _query_chunks(pairs_per_query, max_rows, max_pairs):
         start = stop
 
 
-def _jaccard_into(final, indptr, indices, data, num_q, lambda_value, chunk_size, max_pairs=2_000_000):
+def _jaccard_into(final, indptr, indices, data, num_q, lambda_value, chunk_size, max_pairs):
     """final[i, g] = (1 - lambda) * Jaccard(V_i, V_g) + lambda * final[i, g], for the queries i
     and gallery images g; Jaccard = 1 - sum(min) / (2 - sum(min)) over shared non-zeros."""
     size = len(indptr) - 1
@@ -219,9 +219,23 @@ def _jaccard_into(final, indptr, indices, data, num_q, lambda_value, chunk_size,
         block += jaccard * (1 - lambda_value)
 
 
-def re_rank(q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_value: float = 0.3, *, chunk_size: int = 256):
+def re_rank(
+    q_g_dist,
+    q_q_dist,
+    g_g_dist,
+    k1: int = 20,
+    k2: int = 6,
+    lambda_value: float = 0.3,
+    *,
+    chunk_size: int = 256,
+    max_pairs: int = 2_000_000,
+):
     """Re-ranked (num_query, num_gallery) float32 distances from query-gallery, query-query and
-    gallery-gallery distance matrices (any metric; the reference squares them first)."""
+    gallery-gallery distance matrices (any metric; the reference squares them first).
+
+    Memory knobs (results do not depend on them): `chunk_size` rows of the distance matrix at a
+    time; `max_pairs` (query entry, gallery entry) pairs at a time in the Jaccard step.
+    """
     q_g, q_q, g_g = _check(q_g_dist, q_q_dist, g_g_dist, k1, k2)
     num_q, num_g = q_g.shape
     distances = _NormalisedDistances(q_g, q_q, g_g)
@@ -240,5 +254,5 @@ def re_rank(q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_valu
     del expansion
     if k2 != 1:
         indptr, indices, data = _query_expansion(indptr, indices, data, rank, k2, chunk_size)
-    _jaccard_into(final, indptr, indices, data, num_q, lambda_value, chunk_size)
+    _jaccard_into(final, indptr, indices, data, num_q, lambda_value, chunk_size, max_pairs)
     return final

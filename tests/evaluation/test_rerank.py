@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dranet_keras.evaluation import re_rank
-from dranet_keras.evaluation.rerank import ReRankError
+from dranet_keras.evaluation.rerank import ReRankError, _query_chunks
 
 
 def standard_re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=0.3):
@@ -85,9 +85,17 @@ def test_matches_standard_implementation(seed, num_q, num_g, k1, k2, lambda_valu
     np.testing.assert_allclose(result, expected, atol=1e-6, rtol=0)
 
 
-def test_chunk_size_does_not_change_the_result():
+def test_memory_knobs_do_not_change_the_result():
     q_g, q_q, g_g = random_case(7, 20, 50)
-    np.testing.assert_array_equal(re_rank(q_g, q_q, g_g, chunk_size=3), re_rank(q_g, q_q, g_g, chunk_size=1000))
+    expected = re_rank(q_g, q_q, g_g, chunk_size=1000)
+    np.testing.assert_array_equal(re_rank(q_g, q_q, g_g, chunk_size=3), expected)
+    np.testing.assert_array_equal(re_rank(q_g, q_q, g_g, max_pairs=1), expected)  # one query at a time
+
+
+def test_jaccard_chunks_respect_the_pair_budget():
+    # Pairs per query 5, 1, 1, 10, 1 with a budget of 6: [5, 1], [1], [10] (alone, over budget), [1].
+    assert list(_query_chunks(np.array([5, 1, 1, 10, 1]), 10, 6)) == [(0, 2), (2, 3), (3, 4), (4, 5)]
+    assert list(_query_chunks(np.array([1, 1, 1]), 2, 100)) == [(0, 2), (2, 3)]  # row limit
 
 
 def test_asymmetric_inputs_follow_the_column_normalisation():
