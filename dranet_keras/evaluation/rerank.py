@@ -35,6 +35,10 @@ def _check(q_g_dist, q_q_dist, g_g_dist, k1, k2):
             f"q_q_dist / g_g_dist: expected shapes {(num_q, num_q)} and {(num_g, num_g)} "
             f"for q_g_dist {q_g.shape}, got {q_q.shape} and {g_g.shape}"
         )
+    for name, values in (("q_g_dist", q_g), ("q_q_dist", q_q), ("g_g_dist", g_g)):
+        # min/max propagate NaN and show infinities without a full-size temporary.
+        if values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
+            raise ReRankError(f"{name}: contains NaN or infinite distances")
     if not (1 <= k2 <= num_q + num_g and k1 >= 1):
         raise ReRankError(f"re-ranking: need k1 >= 1 and 1 <= k2 <= {num_q + num_g} images, got k1={k1}, k2={k2}")
     return q_g, q_q, g_g

@@ -114,3 +114,6 @@ def test_bad_shapes_raise_one_clear_error():
         re_rank(q_g, q_q, g_g[:5, :5])
     with pytest.raises(ReRankError, match="k2"):
         re_rank(q_g, q_q, g_g, k2=100)
+    g_g[0, 1] = np.nan
+    with pytest.raises(ReRankError, match="g_g_dist: contains NaN"):
+        re_rank(q_g, q_q, g_g)
