@@ -129,9 +129,9 @@ def _embed(model, model_path, records, name, config, cache_dir):
     image_size = (config.model.height, config.model.width)
     flip = config.eval.flip_test
     cache = feature_cache_path(cache_dir, model_path, name, flip, *image_size, *(r.path for r in records))
-    # Every record must be embedded (features are matched to records by position), so corrupt
-    # images are errors here whatever data.skip_corrupt says.
-    dataset = eval_dataset(records, image_size, config.eval.batch_size)
+    # With skip_corrupt, eval_dataset yields a blank image for an undecodable file, so features
+    # stay aligned with records by position.
+    dataset = eval_dataset(records, image_size, config.eval.batch_size, skip_corrupt=config.data.skip_corrupt)
     return extract_features(model, dataset, flip=flip, cache_path=cache, description=f"{name} features")
 
 

@@ -77,12 +77,3 @@ def test_empty_dataset_is_a_user_error(weights):
     with pytest.raises(UserError, match="no images"):
         extract_features(linear_model(weights), dataset)
 
-
-def test_dranet_embeddings_are_unit_vectors():
-    from dranet_keras.models import build_dranet
-
-    model = build_dranet(num_ids=3, variant="baseline", input_shape=(32, 16, 3))
-    images = np.random.default_rng(2).uniform(0, 255, (3, 32, 16, 3)).astype("float32")
-    features = extract_features(model, tf.data.Dataset.from_tensor_slices(images).batch(2))
-    assert features.shape == (3, model.embedding_dim)
-    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, rtol=1e-5)

@@ -108,7 +108,7 @@ def test_two_queries_average():
 
 def test_all_distractor_gallery_is_an_error():
     with pytest.raises(EvaluationError, match="no query has a gallery sample"):
-        evaluate_rank(np.ones((2, 3)), [1, 2], [0, 0, 0], [0, 0], [1, 1, 1])
+        evaluate_rank(np.ones((2, 3)), [1, 2], [0, 0, 0], [0, 0], [1, 1, 1], max_rank=3)
 
 
 def test_match_behind_distractors():
