@@ -75,3 +75,59 @@ def test_written_files_follow_the_contract(tmp_path):
 def test_cli_registers_evaluate(capsys):
     args = build_parser().parse_args(["evaluate", "--variant", "cic", "--set", "eval.rerank=false"])
     assert args.variant == "cic" and args.overrides == ["eval.rerank=false"]
+
+
+@pytest.mark.slow
+def test_dranet_evaluate_end_to_end(tmp_path, capsys):
+    """`dranet evaluate` on a tiny image tree with an untrained baseline model: the three files,
+    then a second run from the feature cache with the same results."""
+    from PIL import Image
+
+    from dranet_keras.cli import main
+    from dranet_keras.data.manifest import write_manifest
+    from dranet_keras.data.records import Split
+    from dranet_keras.models import build_dranet
+
+    rng = np.random.default_rng(0)
+    records = {"query": [], "gallery": []}
+    for pid in (1, 2, 3):
+        colour = rng.integers(0, 256, 3)
+        for name, camid, copies in (("query", 0, 1), ("gallery", 1, 2)):
+            for copy in range(copies):
+                path = tmp_path / "images" / f"{pid}_c{camid}_{copy}.png"
+                path.parent.mkdir(exist_ok=True)
+                pixels = np.clip(colour + rng.integers(-20, 21, (32, 16, 3)), 0, 255).astype("uint8")
+                Image.fromarray(pixels).save(path)
+                records[name].append(Record(str(path), pid, camid))
+    manifest = tmp_path / "prepared" / "manifest.csv"
+    write_manifest(Split([], records["query"], records["gallery"]), manifest)
+    model_path = tmp_path / "model.keras"
+    build_dranet(num_ids=3, variant="baseline", input_shape=(32, 16, 3)).save(model_path)
+    (tmp_path / "params.yaml").write_text("model: {height: 32, width: 16}\neval: {batch_size: 4, visual_queries: 2}\n")
+    out = tmp_path / "results"
+    argv = ["evaluate", "--params", str(tmp_path / "params.yaml"), "--variant", "baseline",
+            "--model", str(model_path), "--manifest", str(manifest), "--output-dir", str(out),
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["variant"], metrics["dataset"], metrics["num_query"], metrics["num_gallery"]) == ("baseline", "synthetic", 3, 6)
+    assert metrics["skipped_queries"] == 0
+    for values in (metrics, metrics["rerank"]):
+        assert all(0.0 <= values[key] <= 1.0 for key in ("mAP", "mINP", "rank1", "rank5", "rank10", "rank20"))
+    cmc = (out / "cmc.csv").read_text().splitlines()
+    assert cmc[0] == "rank,accuracy" and len(cmc) == 1 + 6  # max_rank capped at the gallery size
+    rankings = json.loads((out / "rankings.json").read_text())
+    assert len(rankings["queries"]) == 2 and all(len(q["top"]) == 6 for q in rankings["queries"])
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()) == ["gallery", "query"]
+    first = (out / "metrics.json").read_text()
+    assert main(argv) == 0  # from the cache
+    assert (out / "metrics.json").read_text() == first
+
+
+def test_missing_model_is_one_line_error(tmp_path, capsys):
+    from dranet_keras.cli import main
+
+    (tmp_path / "params.yaml").write_text("{}\n")
+    code = main(["evaluate", "--params", str(tmp_path / "params.yaml"), "--model", str(tmp_path / "none.keras")])
+    assert code == 2
+    assert "none.keras does not exist" in capsys.readouterr().err
