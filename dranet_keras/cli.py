@@ -16,6 +16,7 @@ from dranet_keras.errors import UserError
 COMMANDS = {
     "demo": "run the main job end to end on the embedded synthetic data",
     "evaluate": "CMC / mAP / mINP (with and without re-ranking) of a trained model",
+    "report": "render reports/index.html and reports/report.ipynb from the pipeline's outputs",
 }
 
 
