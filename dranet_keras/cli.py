@@ -14,6 +14,7 @@ import sys
 from dranet_keras.errors import UserError
 
 COMMANDS = {
+    "prepare": "read (or generate) the data set, validate its images, write manifest.csv + stats.json",
     "demo": "run the main job end to end on the embedded synthetic data",
     "evaluate": "CMC / mAP / mINP (with and without re-ranking) of a trained model",
     "report": "render reports/index.html and reports/report.ipynb from the pipeline's outputs",
