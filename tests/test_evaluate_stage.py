@@ -1,6 +1,8 @@
 """The evaluate stage's pure core and its output files (CONTRACTS.md formats)."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -120,7 +122,8 @@ def test_dranet_evaluate_end_to_end(tmp_path, capsys):
     assert len(rankings["queries"]) == 2 and all(len(q["top"]) == 6 for q in rankings["queries"])
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()) == ["gallery", "query"]
     first = (out / "metrics.json").read_text()
-    assert main(argv) == 0  # from the cache
+    # Again in a fresh process (the model must load without this test's imports), from the cache.
+    subprocess.run([sys.executable, "-m", "dranet_keras.cli", *argv], check=True, capture_output=True)
     assert (out / "metrics.json").read_text() == first
 
 

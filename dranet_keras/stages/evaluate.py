@@ -138,6 +138,7 @@ def _embed(model, model_path, records, name, config, cache_dir):
 def run(args: argparse.Namespace) -> int:
     import keras
 
+    import dranet_keras.models  # noqa: F401  (registers DRANet so that load_model finds it)
     from dranet_keras.data.manifest import read_manifest
 
     config = load_config(args.params, args.overrides)
@@ -150,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     split = read_manifest(manifest)
     try:
         model = keras.saving.load_model(model_path)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, TypeError) as error:
         raise UserError(f"model file {model_path} could not be loaded as a Keras model: {error}") from None
     features = [_embed(model, model_path, records, name, config, args.cache_dir)
                 for name, records in (("query", split.query), ("gallery", split.gallery))]
