@@ -8,8 +8,10 @@ from dranet_keras.evaluation import re_rank
 from dranet_keras.evaluation.rerank import ReRankError, _query_chunks
 
 
-def standard_re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=0.3):
-    """The authors' algorithm with dense (Q+G) x (Q+G) arrays and per-image Python loops."""
+def standard_re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=0.3, sort_kind=None):
+    """The authors' algorithm with dense (Q+G) x (Q+G) arrays and per-image Python loops.
+    `sort_kind=None` is numpy's default (unstable) argsort, as in the original; "stable" ranks
+    exactly equal distances by index, as `re_rank` does."""
     original = np.concatenate(
         [np.concatenate([q_q_dist, q_g_dist], axis=1), np.concatenate([q_g_dist.T, g_g_dist], axis=1)], axis=0
     )
@@ -18,7 +20,7 @@ def standard_re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=
     num_q = q_g_dist.shape[0]
     size = original.shape[0]
     V = np.zeros_like(original, dtype=np.float32)
-    initial_rank = np.argsort(original).astype(np.int32)
+    initial_rank = np.argsort(original, kind=sort_kind).astype(np.int32)
     half = int(np.around(k1 / 2.0)) + 1
 
     def reciprocal(i, k):
@@ -83,6 +85,17 @@ def test_matches_standard_implementation(seed, num_q, num_g, k1, k2, lambda_valu
     result = re_rank(q_g, q_q, g_g, k1=k1, k2=k2, lambda_value=lambda_value, chunk_size=7)
     assert result.shape == (num_q, num_g) and result.dtype == np.float32
     np.testing.assert_allclose(result, expected, atol=1e-6, rtol=0)
+
+
+def test_exact_ties_rank_by_index_like_a_stable_sort():
+    # Integer features on a small grid: many exactly equal distances. The original code's
+    # argsort leaves their order unspecified; re_rank orders them by index, i.e. it equals the
+    # reference run with a stable sort.
+    rng = np.random.default_rng(10)
+    q, g = rng.integers(0, 3, (15, 4)).astype(np.float32), rng.integers(0, 3, (45, 4)).astype(np.float32)
+    q_g, q_q, g_g = distances(q, g), distances(q, q), distances(g, g)
+    expected = standard_re_ranking(q_g, q_q, g_g, sort_kind="stable")
+    np.testing.assert_allclose(re_rank(q_g, q_q, g_g, chunk_size=4), expected, atol=1e-6, rtol=0)
 
 
 def test_memory_knobs_do_not_change_the_result():
