@@ -18,6 +18,7 @@ from dranet_keras.errors import UserError
 COMMANDS = {
     "prepare": "read (or generate) the data set, validate its images, write manifest.csv + stats.json",
     "demo": "run the main job end to end on the embedded synthetic data",
+    "evaluate": "CMC / mAP / mINP (with and without re-ranking) of a trained model",
     "report": "render reports/index.html and reports/report.ipynb from the pipeline's outputs",
     "export": "write an inference SavedModel (uint8 images -> L2-normalised embeddings), optionally TFLite",
     "embed": "embed every image of a folder with a trained model into a .npy file",
