@@ -7,7 +7,7 @@ from keras import layers, ops
 
 from dranet_keras.layers import ChannelReverseAttention, SpatialReverseAttention
 from dranet_keras.losses import batch_hard_triplet, cross_entropy
-from dranet_keras.models.resnet import ImageNetNormalization, resnet50
+from dranet_keras.models.resnet import BN_MOMENTUM, ImageNetNormalization, resnet50
 
 BRANCHES = {"baseline": ("b",), "cic": ("b", "c"), "sic": ("b", "s"), "dra": ("b", "c", "s")}
 
@@ -18,7 +18,7 @@ class _Head(layers.Layer):
     def __init__(self, num_ids: int, **kwargs):
         super().__init__(**kwargs)
         self.num_ids = num_ids
-        self.norm = layers.BatchNormalization(name="bn", dtype=self.dtype_policy)
+        self.norm = layers.BatchNormalization(momentum=BN_MOMENTUM, name="bn", dtype=self.dtype_policy)
         # Logits in float32 keeps the softmax stable under mixed precision.
         self.classifier = layers.Dense(num_ids, use_bias=False, name="classifier", dtype="float32")
 
@@ -91,7 +91,7 @@ class DRANet(keras.Model):
         self.normalize = ImageNetNormalization(name="imagenet_normalization")
         self.backbone = resnet50(self.image_shape, last_stride=last_stride, weights=weights)
         self.reduce_conv = layers.Conv2D(reduce_dim, 1, use_bias=False, name="reduce_conv")
-        self.reduce_bn = layers.BatchNormalization(name="reduce_bn")
+        self.reduce_bn = layers.BatchNormalization(momentum=BN_MOMENTUM, name="reduce_bn")
         self.channel_attention = (
             ChannelReverseAttention(reduction, parts, name="channel_reverse_attention") if "c" in self.branches else None
         )

@@ -16,6 +16,10 @@ from keras import layers
 from dranet_keras.errors import UserError
 
 BN_EPSILON = 1.001e-5  # as keras.applications, so transferred statistics mean the same
+# Keras' default moving-average momentum (0.99) leaves the inference statistics of a short or
+# from-scratch training mostly at their initial values; re-id reference code (PyTorch, momentum
+# 0.1) updates them ten times faster. 0.9 here is PyTorch's 0.1. Not a weight: transfer unaffected.
+BN_MOMENTUM = 0.9
 STAGES = (("conv2", 64, 3), ("conv3", 128, 4), ("conv4", 256, 6), ("conv5", 512, 3))
 
 
@@ -35,20 +39,25 @@ class ImageNetNormalization(layers.Layer):
         return bgr - keras.ops.convert_to_tensor(self.MEAN_BGR, dtype=self.compute_dtype)
 
 
+def batch_norm(name: str) -> layers.BatchNormalization:
+    """BatchNormalization with the re-id momentum and keras.applications' epsilon."""
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+
+
 def _bottleneck(x, filters: int, stride: int, shortcut_conv: bool, name: str):
     if shortcut_conv:
         shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
-        shortcut = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_0_bn")(shortcut)
+        shortcut = batch_norm(f"{name}_0_bn")(shortcut)
     else:
         shortcut = x
     x = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_1_bn")(x)
+    x = batch_norm(f"{name}_1_bn")(x)
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
     x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_2_bn")(x)
+    x = batch_norm(f"{name}_2_bn")(x)
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
     x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_3_bn")(x)
+    x = batch_norm(f"{name}_3_bn")(x)
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
@@ -57,7 +66,7 @@ def _resnet50_graph(input_shape, last_stride: int) -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="normalized_images")
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(inputs)
     x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, name="conv1_bn")(x)
+    x = batch_norm("conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
