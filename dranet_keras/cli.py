@@ -14,6 +14,7 @@ import sys
 from dranet_keras.errors import UserError
 
 COMMANDS = {
+    "train": "train one model variant on the prepared data (resumes after an interruption)",
     "demo": "run the main job end to end on the embedded synthetic data",
 }
 
