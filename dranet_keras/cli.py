@@ -16,6 +16,7 @@ from dranet_keras.errors import UserError
 COMMANDS = {
     "train": "train one model variant on the prepared data (resumes after an interruption)",
     "demo": "run the main job end to end on the embedded synthetic data",
+    "report": "render reports/index.html and reports/report.ipynb from the pipeline's outputs",
 }
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import keras
-
-
 def stripe_bounds(height: int, parts: int) -> list[tuple[int, int]]:
     """[(start, stop), ...] row ranges; the first `height % parts` stripes are one row taller.
 
@@ -26,5 +23,4 @@ def stripe_bounds(height: int, parts: int) -> list[tuple[int, int]]:
 
 def split_stripes(x, parts: int) -> list:
     """Split (B, H, W, C) into `parts` tensors along H."""
-    bounds = stripe_bounds(x.shape[1], parts)
-    return keras.ops.split(x, [stop for _, stop in bounds[:-1]], axis=1)
+    return [x[:, start:stop] for start, stop in stripe_bounds(x.shape[1], parts)]

@@ -1,0 +1,154 @@
+"""Figures for the report, all self-contained: matplotlib plots as inline SVG strings and
+images as base64 `data:` URIs, so the HTML needs no other file and no network."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image, UnidentifiedImageError  # noqa: E402
+
+# Text drawn as paths: the SVG needs no font; a fixed salt keeps ids (and files) reproducible.
+SVG_STYLE = {"svg.fonttype": "path", "svg.hashsalt": "dranet-report", "font.size": 9}
+VARIANT_COLOURS = {"baseline": "#6e7781", "cic": "#0969da", "sic": "#bf8700", "dra": "#cf222e"}
+THUMBNAIL_SIZE = (48, 96)  # width, height of ranked-retrieval thumbnails
+
+
+def figure_to_svg(figure) -> str:
+    """The <svg> element of a matplotlib figure (no XML prolog/doctype), then close it."""
+    buffer = io.StringIO()
+    with plt.rc_context(SVG_STYLE):
+        figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]
+
+
+def png_data_uri(array: np.ndarray) -> str:
+    """uint8 (H, W, 3) image -> `data:image/png;base64,...`."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def thumbnail_uri(path: Path, size=THUMBNAIL_SIZE) -> str | None:
+    """A small PNG data URI of an image file, or None when it is missing or unreadable."""
+    try:
+        with Image.open(path) as image:
+            return png_data_uri(np.asarray(image.convert("RGB").resize(size, Image.BILINEAR)))
+    except (OSError, UnidentifiedImageError):
+        return None
+
+
+def cmc_svg(cmcs: dict[str, np.ndarray], max_rank: int = 20) -> str:
+    """CMC curves (accuracy in % against rank) of several variants in one plot."""
+    with plt.rc_context(SVG_STYLE):
+        figure, axes = plt.subplots(figsize=(4.4, 3.0))
+        for variant, cmc in cmcs.items():
+            ranks = np.arange(1, min(max_rank, len(cmc)) + 1)
+            axes.plot(ranks, 100 * cmc[: len(ranks)], marker="o", markersize=3, label=variant, color=VARIANT_COLOURS.get(variant))
+        axes.set(xlabel="rank", ylabel="matching accuracy (%)", title="CMC")
+        axes.set_xticks([r for r in (1, 5, 10, 15, 20, 30, 40, 50) if r <= len(ranks)])
+        axes.grid(alpha=0.3)
+        axes.legend(loc="lower right")
+    return figure_to_svg(figure)
+
+
+def training_svg(logs: dict) -> str:
+    """Per-epoch training loss (left) and accuracy (right) of several variants."""
+    with plt.rc_context(SVG_STYLE):
+        figure, (loss_axes, acc_axes) = plt.subplots(1, 2, figsize=(7.0, 3.0))
+        for variant, log in logs.items():
+            colour = VARIANT_COLOURS.get(variant)
+            loss_axes.plot(log["epoch"], log["loss"], label=variant, color=colour)
+            if "accuracy" in log:
+                acc_axes.plot(log["epoch"], 100 * log["accuracy"], label=variant, color=colour)
+        loss_axes.set(xlabel="epoch", ylabel="loss", title="training loss")
+        acc_axes.set(xlabel="epoch", ylabel="accuracy (%)", title="training accuracy (branch B)")
+        for axes in (loss_axes, acc_axes):
+            axes.grid(alpha=0.3)
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axes.legend()
+    return figure_to_svg(figure)
+
+
+def ranking_grid(rankings: dict, root: Path, max_queries: int = 6, top_k: int = 10) -> list[dict]:
+    """Rows of the ranked-retrieval grid: the query and its top-k gallery images, each with
+    a thumbnail (None when the file is missing) and whether it is a true match."""
+    rows = []
+    for query in rankings.get("queries", [])[:max_queries]:
+        rows.append(
+            {
+                "pid": query.get("pid"),
+                "camid": query.get("camid"),
+                "image": thumbnail_uri(root / query["path"]),
+                "top": [
+                    {
+                        "pid": item.get("pid"),
+                        "camid": item.get("camid"),
+                        "distance": item.get("distance"),
+                        "match": bool(item.get("match")),
+                        "image": thumbnail_uri(root / item["path"]),
+                    }
+                    for item in query.get("top", [])[:top_k]
+                ],
+            }
+        )
+    return rows
+
+
+def channel_mask_svg(channel_masks: np.ndarray) -> str:
+    """Histogram of CIC mask values m (batch, parts, channels), one colour per stripe.
+
+    Training multiplies by (1 - m): channels with m near 1 are the ones suppressed."""
+    parts = channel_masks.shape[1]
+    with plt.rc_context(SVG_STYLE):
+        figure, axes = plt.subplots(figsize=(4.4, 3.0))
+        bins = np.linspace(0.0, 1.0, 41)
+        for part in range(parts):
+            axes.hist(channel_masks[:, part].ravel(), bins=bins, histtype="step", linewidth=1.4, label=f"stripe {part + 1}")
+        axes.set(xlabel="channel mask m", ylabel="channels", title="CIC channel mask distribution")
+        axes.grid(alpha=0.3)
+        axes.legend()
+    return figure_to_svg(figure)
+
+
+def erase_overlay(image: np.ndarray, erase_mask: np.ndarray, colour=(220, 30, 30), alpha: float = 0.55) -> np.ndarray:
+    """The SIC erased region (mask 1, feature-map resolution) painted over the input image.
+
+    The mask is upsampled with nearest neighbour so each feature cell covers its image block."""
+    height, width = image.shape[:2]
+    mask = np.asarray(Image.fromarray((np.asarray(erase_mask) > 0.5).astype(np.uint8) * 255).resize((width, height), Image.NEAREST)) > 0
+    out = np.asarray(image, dtype=np.float32).copy()
+    out[mask] = (1 - alpha) * out[mask] + alpha * np.asarray(colour, dtype=np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def attention_evidence(images: np.ndarray, maps: dict) -> dict:
+    """Figures from `DRANet.attention_maps(images, labels)` outputs (numpy arrays).
+
+    Returns {"channel_svg": str | None, "samples": [{"image", "overlay", "erased_fraction"}]}.
+    """
+    images = np.asarray(images)
+    channel_masks = maps.get("channel_masks")
+    erase_mask = maps.get("erase_mask")
+    samples = []
+    for index, image in enumerate(images):
+        sample = {"image": png_data_uri(np.clip(image, 0, 255)), "overlay": None, "erased_fraction": None}
+        if erase_mask is not None:
+            mask = np.asarray(erase_mask[index])
+            sample["overlay"] = png_data_uri(erase_overlay(image, mask))
+            sample["erased_fraction"] = float((mask > 0.5).mean())
+        samples.append(sample)
+    return {
+        "channel_svg": channel_mask_svg(np.asarray(channel_masks)) if channel_masks is not None else None,
+        "samples": samples,
+    }
+

@@ -1,0 +1,139 @@
+"""Read what the pipeline wrote (CONTRACTS.md) and the paper/baseline numbers, with clear errors.
+
+A variant that was not run simply has no `results/<variant>/metrics.json`; it is returned as
+absent (`None`), never as an error. A file that exists but is malformed is an error that names
+the file and the key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from dranet_keras.errors import UserError
+
+METRIC_KEYS = ("mAP", "mINP", "rank1", "rank5", "rank10")
+
+
+class ReportInputError(UserError):
+    """An input file of the report exists but does not follow CONTRACTS.md."""
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything the pipeline wrote for one trained and evaluated variant."""
+
+    variant: str
+    metrics: dict
+    cmc: np.ndarray | None  # accuracy at rank 1..max_rank, fractions
+    rankings: dict | None
+    training_log: pd.DataFrame | None
+    train_meta: dict | None
+    metrics_path: Path
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from `path`; a malformed file is a `ReportInputError` naming it."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ReportInputError(f"{path}: cannot read JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ReportInputError(f"{path}: expected a JSON object at the top level")
+    return value
+
+
+def _check_fraction(value, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+        raise ReportInputError(f"{where}: expected a fraction in [0, 1], got {value!r}")
+
+
+def validate_metrics(metrics: dict, path: Path) -> dict:
+    """Check the keys the report shows (see CONTRACTS.md `metrics.json`)."""
+    for key in ("dataset", "variant"):
+        if not isinstance(metrics.get(key), str):
+            raise ReportInputError(f"{path}: key {key!r} must be a string, got {metrics.get(key)!r}")
+    for key in METRIC_KEYS:
+        if key not in metrics:
+            raise ReportInputError(f"{path}: missing key {key!r} (expected {', '.join(METRIC_KEYS)})")
+        _check_fraction(metrics[key], f"{path}: key {key!r}")
+    rerank = metrics.get("rerank")
+    if rerank is not None:
+        if not isinstance(rerank, dict):
+            raise ReportInputError(f"{path}: key 'rerank' must be an object or null")
+        for key in METRIC_KEYS:
+            if key in rerank:
+                _check_fraction(rerank[key], f"{path}: key 'rerank.{key}'")
+    return metrics
+
+
+def read_cmc(path: Path) -> np.ndarray:
+    """cmc.csv (columns rank, accuracy) -> accuracies ordered by rank 1..N."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as error:
+        raise ReportInputError(f"{path}: cannot read CSV ({error})") from None
+    if list(frame.columns[:2]) != ["rank", "accuracy"]:
+        raise ReportInputError(f"{path}: expected columns rank,accuracy, got {','.join(map(str, frame.columns))}")
+    frame = frame.sort_values("rank")
+    if list(frame["rank"]) != list(range(1, len(frame) + 1)):
+        raise ReportInputError(f"{path}: ranks must be 1..{len(frame)} without gaps")
+    return frame["accuracy"].to_numpy(dtype=float)
+
+
+def read_training_log(path: Path) -> pd.DataFrame:
+    """training_log.csv (epoch, loss, ce_b, ...) as a DataFrame with at least epoch and loss."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as error:
+        raise ReportInputError(f"{path}: cannot read CSV ({error})") from None
+    missing = {"epoch", "loss"} - set(frame.columns)
+    if missing:
+        raise ReportInputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    return frame
+
+
+def load_run(results_dir: Path, models_dir: Path, variant: str) -> RunInputs | None:
+    """The inputs of one variant, or None when it was not run (no metrics.json)."""
+    metrics_path = Path(results_dir) / variant / "metrics.json"
+    if not metrics_path.is_file():
+        return None
+    metrics = validate_metrics(read_json(metrics_path), metrics_path)
+    run_dir, model_dir = Path(results_dir) / variant, Path(models_dir) / variant
+    cmc_path, rankings_path = run_dir / "cmc.csv", run_dir / "rankings.json"
+    log_path, meta_path = model_dir / "training_log.csv", model_dir / "train_meta.json"
+    return RunInputs(
+        variant=variant,
+        metrics=metrics,
+        cmc=read_cmc(cmc_path) if cmc_path.is_file() else None,
+        rankings=read_json(rankings_path) if rankings_path.is_file() else None,
+        training_log=read_training_log(log_path) if log_path.is_file() else None,
+        train_meta=read_json(meta_path) if meta_path.is_file() else None,
+        metrics_path=metrics_path,
+    )
+
+
+def load_paper_results(path: Path) -> dict:
+    """experiments/paper_results.yaml, checked: every baseline names its source."""
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ReportInputError(f"{path}: cannot read YAML ({error})") from None
+    if not isinstance(values, dict) or "dranet" not in values or "baselines" not in values:
+        raise ReportInputError(f"{path}: expected top-level keys 'dranet' and 'baselines'")
+    for index, baseline in enumerate(values["baselines"]):
+        where = f"{path}: baselines[{index}]"
+        if not isinstance(baseline, dict) or not {"name", "source", "results"} <= set(baseline):
+            raise ReportInputError(f"{where}: expected keys name, source, results")
+        if not isinstance(baseline["source"], dict) or not baseline["source"].get("url"):
+            raise ReportInputError(f"{where}.source: expected a mapping with a 'url'")
+    if not isinstance(values["dranet"].get("claimed_map_gain"), dict):
+        raise ReportInputError(f"{path}: dranet.claimed_map_gain must map data set -> mAP gain")
+    return values
