@@ -112,7 +112,7 @@ def test_sigkill_mid_epoch_then_rerun_finishes_planned_epochs(tmp_path):
     assert [row["epoch"] for row in _log(out)] == ["0"]
 
     # The backup belongs to this model: another one must not silently load it.
-    from tiny_training import tiny_dataset
+    from tests.tiny_training import tiny_dataset
 
     with pytest.raises(ResumeMismatchError, match="num_ids"):
         fit_dranet(tiny_dataset(16), num_ids=5, epochs=3, input_shape=(64, 32, 3), output_dir=out, verbose=0)
