@@ -46,13 +46,13 @@ def model_kwargs(config: Config) -> dict:
 
 def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dict:
     """Train `variant` as `config` says; returns the train_meta.json it writes."""
+    if not manifest.is_file():
+        raise UserError(f"{manifest} does not exist: run `dranet prepare` (or `dvc repro prepare`) first")
     from dranet_keras.data.manifest import read_manifest
     from dranet_keras.data.pipeline import train_dataset
     from dranet_keras.training import fit_dranet, make_strategy
 
     strategy = make_strategy(config.train.strategy)  # before any other TensorFlow work
-    if not manifest.is_file():
-        raise UserError(f"{manifest} does not exist: run `dranet prepare` (or `dvc repro prepare`) first")
     split = read_manifest(manifest)
     num_ids = len({record.pid for record in split.train})
     train, size = config.train, (config.model.height, config.model.width)
