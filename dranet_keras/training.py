@@ -21,7 +21,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import keras
 import tensorflow as tf
@@ -29,7 +29,9 @@ from keras import ops
 
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_json, atomic_write_text
-from dranet_keras.models import DRANet, build_dranet
+
+if TYPE_CHECKING:
+    from dranet_keras.models import DRANet
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 OPTIMIZERS = ("adamw", "sgd")
@@ -324,6 +326,8 @@ def fit_dranet(
     determinism (process-wide): two runs give identical losses and weights.
     `jit_compile=False` by default: XLA compilation of ResNet50 costs minutes on a CPU.
     """
+    from dranet_keras.models import build_dranet  # here: dranet_keras.models imports this module
+
     if deterministic or seed is not None:
         keras.utils.set_random_seed(0 if seed is None else seed)
     if deterministic:
