@@ -157,8 +157,9 @@ def _free_port() -> int:
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_mirrored_on_two_cpus_and_multi_worker_on_two_processes(tmp_path):
-    """Both distributed set-ups run at once (three processes) to save wall time."""
-    options = {**TINY, "epochs": 2, "seed": 3}
+    """Both distributed set-ups run at once (three processes) to save wall time. Three epochs:
+    with 8 images per replica the per-epoch loss is noisier than on one device."""
+    options = {**TINY, "epochs": 3, "seed": 3}
     mirrored = _start(tmp_path / "mirrored", {**options, "strategy": "mirrored", "logical_cpus": 2})
     workers = [f"localhost:{_free_port()}" for _ in range(2)]
     processes = []
@@ -178,6 +179,6 @@ def test_mirrored_on_two_cpus_and_multi_worker_on_two_processes(tmp_path):
     _assert_learns(other)
     # synchronous data parallelism: both workers end with the same weights
     assert chief["weights_abs_sum"] == pytest.approx(other["weights_abs_sum"], rel=1e-6)
-    assert chief["iterations"] == other["iterations"] == 2 * STEPS
+    assert chief["iterations"] == other["iterations"] == 3 * STEPS
     _assert_model_loads(tmp_path / "worker0" / "model.keras")
     assert not (tmp_path / "worker1" / "model.keras").exists()  # only the chief writes outputs
