@@ -19,6 +19,8 @@ import yaml
 from dranet_keras.errors import UserError
 
 VARIANTS = ("baseline", "cic", "sic", "dra")
+# The names `dranet_keras.data.load_dataset` reads (kept equal by tests/data/test_datasets.py).
+DATASETS = ("market1501", "dukemtmc", "cuhk03_labeled", "cuhk03_detected", "msmt17", "folder", "synthetic")
 
 
 class ConfigError(UserError, ValueError):
@@ -57,13 +59,23 @@ class DataConfig:
     name: str = "synthetic"
     root: str = "data/raw/synthetic"
     prepared_dir: str = "data/prepared"
-    synthetic_train_ids: int = 150
-    synthetic_test_ids: int = 100
+    # Sized for the 2-core demo (4 variants trained from scratch in <= 15 min at 128x64).
+    synthetic_train_ids: int = 64
+    synthetic_test_ids: int = 50
     synthetic_cameras: int = 6
     synthetic_images_per_camera: int = 2
     synthetic_height: int = 128
     synthetic_width: int = 64
+    synthetic_distractors: int = 25  # one-off people (pid 0) in the synthetic gallery
+    extract_dir: str = "data/raw"  # archives and CUHK03's PNGs are extracted to <extract_dir>/<name>
+    extra_gallery: bool = False  # market1501: add the 500k distractors in `images` to the gallery
+    include_val: bool = True  # msmt17: train on list_train + list_val (as published results do)
+    camera_ids: bool = True  # folder: False = every image its own camera (see README, Data sets)
     skip_corrupt: bool = False
+
+    def __post_init__(self):
+        if self.name not in DATASETS:
+            raise ConfigError(f"data.name: {self.name!r} is not one of {list(DATASETS)}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,65 @@
+"""The prepared data set on disk: manifest.csv (split, path, pid, camid) and its statistics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from dranet_keras.data.errors import DatasetError
+from dranet_keras.data.records import Record, Split
+from dranet_keras.io import atomic_write_text
+
+COLUMNS = ["split", "path", "pid", "camid"]
+SPLITS = ("train", "query", "gallery")
+
+
+def write_manifest(split: Split, path: str | Path) -> None:
+    """Write `split` as CSV with columns split, path, pid, camid (atomically)."""
+    rows = [(name, *record) for name in SPLITS for record in getattr(split, name)]
+    atomic_write_text(path, pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
+
+
+def read_manifest(path: str | Path) -> Split:
+    """The Split a manifest.csv describes, in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: manifest not found; run `dranet prepare` first")
+    try:
+        frame = pd.read_csv(path, dtype={"split": str, "path": str})
+    except (ValueError, pd.errors.ParserError) as error:
+        raise DatasetError(f"{path}: not a readable CSV ({error})") from None
+    if list(frame.columns) != COLUMNS:
+        raise DatasetError(f"{path}: columns {list(frame.columns)}; expected {COLUMNS}")
+    unknown = sorted(set(frame["split"]) - set(SPLITS))
+    if unknown:
+        raise DatasetError(f"{path}: unknown split values {unknown}; expected {list(SPLITS)}")
+    try:
+        frame[["pid", "camid"]] = frame[["pid", "camid"]].astype(int)
+    except (ValueError, TypeError):
+        raise DatasetError(f"{path}: pid and camid must be integers") from None
+    groups = {name: [Record(p, int(i), int(c)) for _, p, i, c in rows.itertuples(index=False)] for name, rows in frame.groupby("split", sort=False)}
+    return Split(*(groups.get(name, []) for name in SPLITS))
+
+
+def split_stats(split: Split) -> dict:
+    """Counts training and evaluation read: ids, images, images per id, per-camera counts."""
+    stats = {}
+    for name in SPLITS:
+        records = getattr(split, name)
+        per_id = Counter(r.pid for r in records if r.pid > 0 or name == "train")
+        stats[name] = {
+            "images": len(records),
+            "ids": len(per_id),
+            "images_per_id": {
+                "min": min(per_id.values(), default=0),
+                "mean": round(sum(per_id.values()) / max(len(per_id), 1), 3),
+                "max": max(per_id.values(), default=0),
+            },
+            "per_camera": {str(cam): n for cam, n in sorted(Counter(r.camid for r in records).items())},
+        }
+    stats["gallery"]["distractors"] = sum(r.pid == 0 for r in split.gallery)
+    stats["num_train_ids"] = split.num_train_ids
+    stats["num_cameras"] = len({r.camid for name in SPLITS for r in getattr(split, name)})
+    return stats

@@ -1,0 +1,103 @@
+"""Read the configured data set (generating the synthetic one if needed), check that every
+image decodes, and write data/prepared/<name>/manifest.csv and stats.json (and, with
+--preview, preview.png: a few identities across cameras)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from dranet_keras.config import DataConfig, load_config
+from dranet_keras.data import Split, load_dataset
+from dranet_keras.data.errors import CorruptImageError
+from dranet_keras.data.manifest import split_stats, write_manifest
+from dranet_keras.data.preview import contact_sheet
+from dranet_keras.io import atomic_write_json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preview", action="store_true", help="also save preview.png, a contact sheet of a few identities")
+    parser.add_argument("--preview-ids", type=int, default=8, help="identities (rows) in the preview (default 8)")
+
+
+def dataset_options(data: DataConfig, seed: int) -> dict:
+    """The `load_dataset` options the configuration gives for data set `data.name`."""
+    extract = Path(data.extract_dir) / data.name
+    if data.name == "synthetic":
+        return {
+            "train_ids": data.synthetic_train_ids,
+            "test_ids": data.synthetic_test_ids,
+            "cameras": data.synthetic_cameras,
+            "images_per_camera": data.synthetic_images_per_camera,
+            "distractors": data.synthetic_distractors,
+            "height": data.synthetic_height,
+            "width": data.synthetic_width,
+            "seed": seed,
+        }
+    options = {
+        "market1501": {"extra_gallery": data.extra_gallery},
+        "msmt17": {"include_val": data.include_val},
+        "folder": {"camera_ids": data.camera_ids},
+        "cuhk03_labeled": {"images_dir": extract / "images_labeled"},
+        "cuhk03_detected": {"images_dir": extract / "images_detected"},
+    }.get(data.name, {})
+    return {**options, "extract_dir": extract}
+
+
+def _decodes(path: str) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except (OSError, SyntaxError, ValueError):
+        return False
+
+
+def validate_images(split: Split, skip_corrupt: bool) -> Split:
+    """`split` if every image decodes; else an error naming the bad files, or (with
+    `skip_corrupt`) the split without them and a warning per file."""
+    paths = sorted({r.path for records in split for r in records})
+    with ThreadPoolExecutor(4) as pool:  # Pillow releases the GIL while decoding
+        bad = {path for path, ok in zip(paths, pool.map(_decodes, paths)) if not ok}
+    if not bad:
+        return split
+    listed = sorted(bad)
+    if not skip_corrupt:
+        raise CorruptImageError(
+            f"{len(bad)} image(s) cannot be decoded, e.g. {', '.join(listed[:3])}; "
+            "fix or remove them, or set data.skip_corrupt=true to leave them out"
+        )
+    for path in listed:
+        warnings.warn(f"skipping corrupt image {path}", stacklevel=2)
+    return Split(*([r for r in records if r.path not in bad] for records in split))
+
+
+def prepare(data: DataConfig, seed: int, preview_ids: int | None = None) -> dict:
+    """Prepare data set `data.name`; returns the statistics written to stats.json."""
+    start = time.perf_counter()
+    split = load_dataset(data.name, data.root, **dataset_options(data, seed))
+    loaded = time.perf_counter() - start
+    split = validate_images(split, data.skip_corrupt)
+    out = Path(data.prepared_dir) / data.name
+    write_manifest(split, out / "manifest.csv")
+    stats = {"dataset": data.name, "synthetic": data.name == "synthetic", "root": data.root, **split_stats(split)}
+    atomic_write_json(out / "stats.json", stats)
+    if preview_ids:
+        contact_sheet(split, out / "preview.png", num_ids=preview_ids)
+    print(
+        f"dranet prepare: {data.name}: {stats['train']['images']} train images of {stats['num_train_ids']} ids, "
+        f"{stats['query']['images']} query, {stats['gallery']['images']} gallery "
+        f"({loaded:.1f} s to read/generate, {time.perf_counter() - start:.1f} s in all) -> {out}"
+    )
+    return stats
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.params, args.overrides)
+    prepare(config.data, config.seed, args.preview_ids if args.preview else None)
+    return 0

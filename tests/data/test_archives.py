@@ -1,0 +1,64 @@
+"""Reading a data set from its original archive; members escaping the target are rejected."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dranet_keras.data import load_dataset
+from dranet_keras.data.archives import extract_archive
+from dranet_keras.data.errors import DatasetError
+
+
+def test_market1501_from_zip(market_root, tmp_path):
+    archive = tmp_path / "downloads" / "Market-1501-v15.09.15.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in sorted(market_root.rglob("*")):
+            handle.write(path, path.relative_to(market_root.parent))
+    split = load_dataset("market1501", archive, extract_dir=tmp_path / "raw")
+    assert (len(split.train), len(split.query), len(split.gallery)) == (5, 2, 4)
+    assert split.train[0].path.startswith(str(tmp_path / "raw"))
+    # Default destination: beside the archive, named after it.
+    assert len(load_dataset("market1501", archive).train) == 5
+    assert (tmp_path / "downloads" / "Market-1501-v15.09.15" / "Market-1501-v15.09.15" / "query").is_dir()
+
+
+def test_zip_member_escaping_is_rejected(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("data/ok.txt", "fine")
+        handle.writestr("../escaped.txt", "bad")
+    with pytest.raises(DatasetError, match=r"member '../escaped.txt' would be written outside"):
+        extract_archive(archive, tmp_path / "out" / "evil")
+    assert not (tmp_path / "out" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
+    assert not (tmp_path / "out" / "evil").exists()
+    assert list((tmp_path / "out").iterdir()) == []  # the staging folder is cleaned up
+
+
+@pytest.mark.parametrize("kind", ["absolute", "symlink"])
+def test_tar_escapes_are_rejected(tmp_path, kind):
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as handle:
+        if kind == "absolute":
+            member = tarfile.TarInfo(str(tmp_path / "abs.txt"))
+            member.size = 3
+            handle.addfile(member, io.BytesIO(b"bad"))
+        else:
+            member = tarfile.TarInfo("data/link")
+            member.type, member.linkname = tarfile.SYMTYPE, "../../../etc/passwd"
+            handle.addfile(member)
+    with pytest.raises(DatasetError, match="outside"):
+        extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "abs.txt").exists() and not (tmp_path / "out").exists()
+
+
+def test_not_an_archive(tmp_path):
+    archive = tmp_path / "broken.tar"
+    archive.write_bytes(b"this is not a tar file" * 50)
+    with pytest.raises(DatasetError, match="broken.tar: cannot extract"):
+        extract_archive(archive, tmp_path / "out")

@@ -1,0 +1,128 @@
+"""Readers on fake trees: exact counts, the re-id conventions, one clear error per mistake."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .fake_trees import MARKET_FILES, make_tree, write_image
+from dranet_keras.data import Record, load_dataset
+from dranet_keras.data.errors import DatasetError
+
+
+def test_market1501_counts_and_conventions(market_root):
+    split = load_dataset("market1501", market_root)
+    # Train: 5 images of pids 2, 7, 10 -> relabelled 0, 1, 2 in sorted order; camids 0-based.
+    assert [(Path(r.path).name, r.pid, r.camid) for r in split.train] == [
+        ("0002_c1s1_000451_03.jpg", 0, 0),
+        ("0002_c3s1_000551_01.jpg", 0, 2),
+        ("0007_c2s1_000301_00.jpg", 1, 1),
+        ("0007_c5s2_000311_02.jpg", 1, 4),
+        ("0010_c6s1_001001_00.jpg", 2, 5),
+    ]
+    assert split.num_train_ids == 3
+    # Query: the junk (-1) image is dropped; original pids are kept.
+    assert [(r.pid, r.camid) for r in split.query] == [(3, 0), (4, 1)]
+    # Gallery: two junk images dropped, the distractor (pid 0) kept; no 500k extras by default.
+    assert sorted((r.pid, r.camid) for r in split.gallery) == [(0, 2), (3, 1), (3, 3), (4, 0)]
+    assert all(isinstance(r, Record) for r in split.train + split.query + split.gallery)
+
+
+def test_market1501_extra_gallery_and_wrapper_folder(market_root):
+    # Pointing at the folder that wraps the data set works too.
+    split = load_dataset("market1501", market_root.parent, extra_gallery=True)
+    assert len(split.gallery) == 6
+    assert sum(r.pid == 0 for r in split.gallery) == 3
+
+
+def test_dukemtmc_eight_cameras(tmp_path):
+    files = {
+        "bounding_box_train": ["0001_c1_f0000001.jpg", "0001_c8_f0000002.jpg", "0005_c2_f0000003.jpg"],
+        "query": ["0009_c7_f0000004.jpg"],
+        "bounding_box_test": ["0009_c8_f0000005.jpg", "0011_c3_f0000006.jpg"],
+    }
+    split = load_dataset("dukemtmc", make_tree(tmp_path / "DukeMTMC-reID", files))
+    assert [(r.pid, r.camid) for r in split.train] == [(0, 0), (0, 7), (1, 1)]
+    assert [(r.pid, r.camid) for r in split.query] == [(9, 6)]
+    assert [(r.pid, r.camid) for r in split.gallery] == [(9, 7), (11, 2)]
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda root: shutil.rmtree(root), "folder not found"),
+        (lambda root: shutil.rmtree(root / "query"), "query: folder not found"),
+        (lambda root: write_image(root / "bounding_box_test" / "img_001.jpg"), "img_001.jpg: file name does not parse"),
+        (lambda root: [p.unlink() for p in (root / "bounding_box_train").glob("*.jpg")], "bounding_box_train: no images"),
+    ],
+)
+def test_market1501_errors_name_the_path_and_layout(market_root, mutate, message):
+    mutate(market_root)
+    with pytest.raises(DatasetError, match=message) as info:
+        load_dataset("market1501", market_root)
+    assert "expected" in str(info.value)
+
+
+def test_msmt17_lists_train_plus_val(tmp_path):
+    root = tmp_path / "MSMT17_V1"
+    lists = {
+        "train": ["0000/0000_000_01_0303morning_0015_0.jpg 0", "0000/0000_001_05_0303morning_0016_0.jpg 0",
+                  "0001/0001_000_15_0303noon_0001_0.jpg 1"],
+        "val": ["0002/0002_000_03_0303noon_0002_0.jpg 2"],
+        "query": ["0000/0000_000_02_0303morning_0020_0.jpg 0"],
+        "gallery": ["0000/0000_001_09_0303morning_0021_0.jpg 0", "0001/0001_002_02_0303noon_0022_0.jpg 1"],
+    }
+    for name, lines in lists.items():
+        folder = root / ("test" if name in ("query", "gallery") else "train")
+        for line in lines:
+            write_image(folder / line.split()[0])
+        root.joinpath(f"list_{name}.txt").write_text("\n".join(lines) + "\n")
+    split = load_dataset("msmt17", root)
+    assert [(r.pid, r.camid) for r in split.train] == [(0, 0), (0, 4), (1, 14), (2, 2)]
+    assert [(r.pid, r.camid) for r in split.query] == [(0, 1)]
+    assert [(r.pid, r.camid) for r in split.gallery] == [(0, 8), (1, 1)]
+    assert split.train[0].path == str(root / "train" / "0000/0000_000_01_0303morning_0015_0.jpg")
+    assert len(load_dataset("msmt17", root, include_val=False).train) == 3
+    root.joinpath("list_query.txt").write_text("0000/broken.jpg\n")
+    with pytest.raises(DatasetError, match=r"list_query.txt:1: cannot parse"):
+        load_dataset("msmt17", root)
+
+
+def test_folder_layout_with_and_without_camera_ids(tmp_path):
+    files = {
+        "train/0007": ["cam2_a.jpg", "cam1_b.jpg"],
+        "train/0003": ["cam1_c.jpg"],
+        "query/0011": ["cam2_d.jpg"],
+        "gallery/0011": ["cam1_e.jpg", "cam3_f.jpg"],
+        "gallery/0000": ["cam3_g.jpg"],
+        "gallery/-1": ["cam3_h.jpg"],
+    }
+    root = make_tree(tmp_path / "mine", files)
+    split = load_dataset("folder", root)
+    # Cameras cam1, cam2, cam3 -> 0, 1, 2; train pids 3, 7 -> 0, 1; junk folder -1 dropped.
+    assert [(Path(r.path).name, r.pid, r.camid) for r in split.train] == [
+        ("cam1_c.jpg", 0, 0), ("cam1_b.jpg", 1, 0), ("cam2_a.jpg", 1, 1)]
+    assert [(r.pid, r.camid) for r in split.query] == [(11, 1)]
+    assert [(r.pid, r.camid) for r in split.gallery] == [(0, 2), (11, 0), (11, 2)]
+    alone = load_dataset("folder", root, camera_ids=False)
+    camids = [r.camid for r in alone.train + alone.query + alone.gallery]
+    assert sorted(camids) == list(range(len(camids)))  # every image its own camera
+    write_image(root / "query" / "alice" / "cam1_x.jpg")
+    with pytest.raises(DatasetError, match="alice: person folder name is not an integer"):
+        load_dataset("folder", root)
+
+
+def test_unknown_name_and_option(market_root):
+    with pytest.raises(DatasetError, match="unknown data set 'market'"):
+        load_dataset("market", market_root)
+    with pytest.raises(DatasetError, match="invalid options"):
+        load_dataset("market1501", market_root, colour=True)
+
+
+def test_config_knows_every_data_set():
+    from dranet_keras.config import DATASETS as CONFIG_DATASETS
+    from dranet_keras.data.datasets import DATASETS
+
+    assert set(CONFIG_DATASETS) == set(DATASETS)

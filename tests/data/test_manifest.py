@@ -1,0 +1,48 @@
+"""manifest.csv round trip, its errors, and the statistics."""
+
+from __future__ import annotations
+
+import pytest
+
+from dranet_keras.data.errors import DatasetError
+from dranet_keras.data.manifest import read_manifest, split_stats, write_manifest
+from dranet_keras.data.records import Record, Split
+
+SPLIT = Split(
+    train=[Record("a,1.jpg", 0, 0), Record("b.jpg", 0, 1), Record("c.jpg", 1, 1)],
+    query=[Record("q.jpg", 7, 0)],
+    gallery=[Record("g1.jpg", 7, 1), Record("g2.jpg", 0, 2), Record("g3.jpg", 7, 2)],
+)
+
+
+def test_round_trip_and_columns(tmp_path):
+    path = tmp_path / "prepared" / "manifest.csv"
+    write_manifest(SPLIT, path)
+    assert path.read_text().splitlines()[:2] == ["split,path,pid,camid", 'train,"a,1.jpg",0,0']
+    assert read_manifest(path) == SPLIT
+    assert [p.name for p in path.parent.iterdir()] == ["manifest.csv"]  # no temp file left
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("split,path,pid\ntrain,a.jpg,0\n", "columns"),
+        ("split,path,pid,camid\ntest,a.jpg,0,0\n", "unknown split values \\['test'\\]"),
+        ("split,path,pid,camid\ntrain,a.jpg,x,0\n", "must be integers"),
+    ],
+)
+def test_bad_manifests(tmp_path, text, message):
+    path = tmp_path / "manifest.csv"
+    path.write_text(text)
+    with pytest.raises(DatasetError, match=message):
+        read_manifest(path)
+    with pytest.raises(DatasetError, match="run `dranet prepare` first"):
+        read_manifest(tmp_path / "missing.csv")
+
+
+def test_stats():
+    stats = split_stats(SPLIT)
+    assert stats["train"] == {"images": 3, "ids": 2, "images_per_id": {"min": 1, "mean": 1.5, "max": 2}, "per_camera": {"0": 1, "1": 2}}
+    assert stats["gallery"]["ids"] == 1 and stats["gallery"]["distractors"] == 1
+    assert stats["gallery"]["per_camera"] == {"1": 1, "2": 2}
+    assert stats["num_train_ids"] == 2 and stats["num_cameras"] == 3
