@@ -143,4 +143,4 @@ def test_dvc_repro_end_to_end_on_a_tiny_config(tmp_path):
     assert "results/dra/metrics.json" in json.dumps(shown)
     dvc("plots", "show", "-o", "plots")
     page = (repo / "plots" / "index.html").read_text()
-    assert "vegaEmbed" in page and "cdn.jsdelivr" not in page and "training_log.csv" in page
+    assert "vegaEmbed" in page and "cdn.jsdelivr" not in page and "training_log" in page

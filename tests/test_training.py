@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import pytest
 
+from dranet_keras.models import DRANet  # noqa: F401  (registers the classes saved models use)
 from dranet_keras.training import ResumeMismatchError, WarmupDecay, fit_dranet, make_optimizer
 
 HERE = Path(__file__).parent
