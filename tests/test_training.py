@@ -157,23 +157,29 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-def test_mirrored_on_two_cpus_and_multi_worker_on_two_processes(tmp_path):
-    """Both distributed set-ups run at once (three processes) to save wall time. Three epochs:
-    with 8 images per replica the per-epoch loss is noisier than on one device."""
-    options = {**TINY, "epochs": 3, "seed": 3}
-    mirrored = _start(tmp_path / "mirrored", {**options, "strategy": "mirrored", "logical_cpus": 2})
+def test_mirrored_on_two_logical_cpus_learns_like_one_device(tmp_path):
+    """Three epochs: with 8 images per replica the per-epoch loss is noisier than on one device."""
+    result = _finish(_start(tmp_path, {**TINY, "epochs": 3, "seed": 3, "strategy": "mirrored", "logical_cpus": 2}), tmp_path)
+    assert result["num_replicas"] == 2 and result["iterations"] == 3 * STEPS
+    _assert_learns(result)
+    _assert_model_loads(tmp_path / "model.keras")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="Keras 3.15 fit() under MultiWorkerMirroredStrategy: strategy.reduce of the dict "
+    "batch in _maybe_symbolic_build, then a scalar reduce_sum(axis=0) in the metric reduction",
+)
+def test_multi_worker_on_two_localhost_processes(tmp_path):
+    options = {**TINY, "epochs": 3, "seed": 3, "strategy": "multi_worker"}
     workers = [f"localhost:{_free_port()}" for _ in range(2)]
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        out = tmp_path / f"worker{index}"
-        processes.append(_start(out, {**options, "strategy": "multi_worker"}, TF_CONFIG=json.dumps(tf_config)))
-
-    result = _finish(mirrored, tmp_path / "mirrored")
-    assert result["num_replicas"] == 2
-    _assert_learns(result)
-    _assert_model_loads(tmp_path / "mirrored" / "model.keras")
-
+        processes.append(_start(tmp_path / f"worker{index}", options, TF_CONFIG=json.dumps(tf_config)))
     chief, other = (_finish(p, tmp_path / f"worker{i}") for i, p in enumerate(processes))
     assert chief["num_replicas"] == other["num_replicas"] == 2
     _assert_learns(chief)
