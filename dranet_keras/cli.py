@@ -17,6 +17,7 @@ from dranet_keras.errors import UserError
 
 COMMANDS = {
     "prepare": "read (or generate) the data set, validate its images, write manifest.csv + stats.json",
+    "train": "train one model variant on the prepared data (resumes after an interruption)",
     "demo": "run the main job end to end on the embedded synthetic data",
     "evaluate": "CMC / mAP / mINP (with and without re-ranking) of a trained model",
     "report": "render reports/index.html and reports/report.ipynb from the pipeline's outputs",

@@ -90,6 +90,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     momentum: float = 0.9
     warmup_epochs: int = 5
+    warmup_factor: float = 0.01  # the LR warmup starts at this fraction of learning_rate
     schedule: str = "step"  # step | cosine
     lr_milestones: tuple[int, ...] = (15, 25)
     lr_gamma: float = 0.1

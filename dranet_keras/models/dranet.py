@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 from keras import layers, ops
+from keras.src.losses.loss import scale_loss_for_distribution  # no public alias in Keras 3
 
 from dranet_keras.layers import ChannelReverseAttention, SpatialReverseAttention
 from dranet_keras.losses import batch_hard_triplet, cross_entropy
@@ -195,7 +196,9 @@ class DRANet(keras.Model):
         self.accuracy_tracker.update_state(y, y_pred["b"])
         for extra in self.losses:  # e.g. kernel regularizers a user added
             total = total + ops.cast(extra, "float32")
-        return total
+        # Keras' convention under tf.distribute: each replica returns its share (1/replicas),
+        # as gradients are summed across replicas (and the logged loss is scaled back).
+        return scale_loss_for_distribution(total)
 
     def get_config(self):
         return {

@@ -1,37 +1,41 @@
-"""Run the main job. Until the DVC pipeline lands this is a smoke run: it builds every model
-variant at the configured input size and trains each for one step on random data."""
+"""Run the whole pipeline (dvc.yaml: prepare -> train x4 -> evaluate x4 -> report) on the active
+experiment, params.yaml (by default the embedded synthetic data set), with `dvc repro`, then
+print the path of the HTML report. Stages whose inputs did not change are not run again; an
+interrupted run resumes where it stopped."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-from dranet_keras.config import load_config
+from dranet_keras.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, default=4, help="random batch size (default 4)")
+    parser.add_argument("--repo", default=".", help="the repository with dvc.yaml (default: current folder)")
 
 
 def run(args: argparse.Namespace) -> int:
-    import keras
-    import numpy as np
-
-    from dranet_keras.models import build_dranet
-
-    config = load_config(args.params, args.overrides)
-    shape = (config.model.height, config.model.width, 3)
-    rng = np.random.default_rng(config.seed)
-    images = rng.uniform(0, 255, size=(args.batch_size, *shape)).astype("float32")
-    labels = rng.integers(0, 10, size=args.batch_size)
-    print("dranet demo: smoke run on RANDOM data (the DVC pipeline is not wired yet)")
-    for variant in config.model.variants:
-        start = time.perf_counter()
-        model = build_dranet(10, variant, input_shape=shape, parts=config.model.parts, last_stride=config.model.last_stride)
-        model.compile(optimizer=keras.optimizers.AdamW(config.train.learning_rate))
-        logs = model.train_on_batch({"images": images, "labels": labels}, labels, return_dict=True)
-        print(
-            f"  {variant:8s} params={model.count_params():,} embedding={model.embedding_dim}-d "
-            f"loss={logs['loss']:.3f} ({time.perf_counter() - start:.1f} s)"
+    repo = Path(args.repo).resolve()
+    if args.overrides or Path(args.params).name != "params.yaml":
+        raise UserError(
+            "demo runs dvc.yaml on params.yaml; for other settings use "
+            "`dvc exp run -S train.epochs=3` or copy an experiments/*.yaml over params.yaml"
         )
+    if not (repo / "dvc.yaml").is_file():
+        raise UserError(f"{repo / 'dvc.yaml'} not found: run the demo from the repository root (or pass --repo)")
+    # Stage commands call `dranet`: make the one beside this Python come first on PATH.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env)
+    if done.returncode != 0:
+        print(f"dranet demo: `dvc repro` failed (exit {done.returncode}); re-run to resume", file=sys.stderr)
+        return done.returncode
+    print(f"dranet demo: pipeline done in {time.perf_counter() - start:.0f} s")
+    print(f"dranet demo: report: {repo / 'reports' / 'index.html'}")
     return 0

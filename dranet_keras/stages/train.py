@@ -1,0 +1,136 @@
+"""Train one model variant on the prepared data set's training split. Writes
+models/<variant>/model.keras (last epoch), best.keras (lowest training loss),
+training_log.csv and train_meta.json. Re-running after an interruption resumes from the last
+finished epoch (models/<variant>/backup/)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import time
+from pathlib import Path
+
+from dranet_keras.config import VARIANTS, Config, load_config
+from dranet_keras.errors import UserError
+from dranet_keras.io import atomic_write_json
+
+
+class TrainingDivergedError(UserError):
+    """The loss became NaN/inf (TerminateOnNaN stopped the run)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--variant", choices=VARIANTS, help="model variant to train (default: model.variant)")
+    parser.add_argument("--models-dir", default="models", help="where models/<variant>/ goes (default: models)")
+    parser.add_argument("--manifest", help="split manifest (default: <data.prepared_dir>/<data.name>/manifest.csv)")
+
+
+def model_kwargs(config: Config) -> dict:
+    """The `build_dranet` arguments (architecture and loss) the configuration gives."""
+    model, train = config.model, config.train
+    return {
+        "parts": model.parts,
+        "last_stride": model.last_stride,
+        "weights": model.weights,
+        "reduction": model.reduction,
+        "erase_threshold": model.erase_threshold,
+        "reduce_dim": model.reduce_dim,
+        "label_smoothing": train.label_smoothing,
+        "loss_weight_c": train.loss_weight_c,
+        "loss_weight_s": train.loss_weight_s,
+        "triplet_weight": train.triplet_weight,
+        "triplet_margin": train.triplet_margin,
+    }
+
+
+def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dict:
+    """Train `variant` as `config` says; returns the train_meta.json it writes."""
+    if not manifest.is_file():
+        raise UserError(f"{manifest} does not exist: run `dranet prepare` (or `dvc repro prepare`) first")
+    from dranet_keras.data.manifest import read_manifest
+    from dranet_keras.data.pipeline import train_dataset
+    from dranet_keras.training import fit_dranet, make_strategy
+
+    strategy = make_strategy(config.train.strategy)  # before any other TensorFlow work
+    split = read_manifest(manifest)
+    num_ids = len({record.pid for record in split.train})
+    train, size = config.train, (config.model.height, config.model.width)
+    if len(split.train) < train.batch_size:
+        raise UserError(f"train.batch_size={train.batch_size} is larger than the {len(split.train)} training images in {manifest}")
+    data = train_dataset(
+        split.train,
+        size,
+        train.batch_size,
+        sampler=train.sampler,
+        instances_per_id=train.instances_per_id,
+        flip=train.flip,
+        pad=train.pad,
+        random_erasing=train.random_erasing,
+        seed=config.seed,
+        skip_corrupt=config.data.skip_corrupt,
+    )
+    steps = train.steps_per_epoch or len(split.train) // train.batch_size
+    print(
+        f"dranet train: {variant} on {config.data.name}: {len(split.train)} images of {num_ids} ids, "
+        f"{train.epochs} epochs x {steps} steps of {train.batch_size}, {strategy.num_replicas_in_sync} replica(s)"
+    )
+    start = time.perf_counter()
+    model, history = fit_dranet(
+        data,
+        num_ids=num_ids,
+        epochs=train.epochs,
+        variant=variant,
+        input_shape=(*size, 3),
+        model_kwargs=model_kwargs(config),
+        steps_per_epoch=steps,
+        optimizer=train.optimizer,
+        learning_rate=train.learning_rate,
+        weight_decay=train.weight_decay,
+        momentum=train.momentum,
+        warmup_epochs=train.warmup_epochs,
+        warmup_factor=train.warmup_factor,
+        schedule=train.schedule,
+        lr_milestones=train.lr_milestones,
+        lr_gamma=train.lr_gamma,
+        output_dir=output_dir,
+        mixed_precision=train.mixed_precision,
+        strategy=strategy,
+        seed=config.seed,
+        deterministic=train.deterministic,
+    )
+    losses = history.history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        raise TrainingDivergedError(
+            f"training {variant} diverged (loss {losses[-1]} in epoch {history.epoch[-1]}); "
+            "lower train.learning_rate or lengthen train.warmup_epochs"
+        )
+    meta = {
+        "variant": variant,
+        "dataset": config.data.name,
+        "epochs": train.epochs,
+        "epochs_this_run": len(losses),
+        "steps_per_epoch": steps,
+        "batch_size": train.batch_size,
+        "image_size": list(size),
+        "num_ids": num_ids,
+        "num_train_images": len(split.train),
+        "seed": config.seed,
+        "final_loss": losses[-1] if losses else None,
+        "wall_time_s": round(time.perf_counter() - start, 1),
+        "strategy": train.strategy,
+        "replicas": strategy.num_replicas_in_sync,
+        "parameters": model.count_params(),
+        "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
+    }
+    atomic_write_json(output_dir / "train_meta.json", meta)
+    print(f"dranet train: {variant}: loss {meta['final_loss']:.3f} after {train.epochs} epochs ({meta['wall_time_s']} s) -> {output_dir}")
+    return meta
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.params, args.overrides)
+    variant = args.variant or config.model.variant
+    manifest = Path(args.manifest or Path(config.data.prepared_dir) / config.data.name / "manifest.csv")
+    train(config, variant, manifest, Path(args.models_dir) / variant)
+    return 0

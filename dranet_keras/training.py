@@ -1,0 +1,413 @@
+"""Compile and fit a DRANet: optimiser, warmup + step/cosine LR, callbacks, resume, distribution.
+
+`fit_dranet` is the one entry point (the DVC train stage and notebooks call it). The pieces it is
+made of (`WarmupDecay`, `make_optimizer`, `make_strategy`, `AtomicCheckpoint`, ...) are public so
+a notebook can assemble its own `model.fit`.
+
+What Keras already does well is used as is: `keras.optimizers.AdamW`/`SGD`, `TerminateOnNaN`,
+`BackupAndRestore` (model + optimizer state, so the LR schedule resumes at the
+right step), `keras.mixed_precision`, and `tf.distribute` strategies. Written here: the re-id
+learning-rate schedule (Bag of Tricks: linear warmup from 1% then x0.1 steps), atomic
+checkpoints and CSV log (Keras writes both in place, so a kill mid-write leaves a broken file),
+and the bookkeeping that makes a resumed run's log identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from dranet_keras.errors import UserError
+from dranet_keras.io import atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from dranet_keras.models import DRANet
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("step", "cosine")
+BACKUP_DIRNAME = "backup"
+LOG_FILENAME = "training_log.csv"
+LAST_FILENAME = "model.keras"
+BEST_FILENAME = "best.keras"
+
+
+class ResumeMismatchError(UserError):
+    """A backup from an interrupted run does not match the run being started."""
+
+
+class StrategyError(UserError):
+    """The requested distribution strategy cannot run on this machine."""
+
+
+@keras.saving.register_keras_serializable(package="dranet_keras")
+class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup, then step or cosine decay; epochs counted as `step / steps_per_epoch`.
+
+    * warmup: the factor grows linearly from `warmup_factor` to 1 over `warmup_epochs`
+      (at whole epochs this equals Bag of Tricks' per-epoch warmup; in between it is smooth);
+    * `"step"`: times `gamma` for every milestone epoch reached (milestones in epochs);
+    * `"cosine"`: half a cosine from 1 at the end of warmup to 0 at `epochs`.
+
+    Example:
+        >>> lr = WarmupDecay(3.5e-4, steps_per_epoch=100, epochs=120, warmup_epochs=10,
+        ...                  milestones=(40, 70))
+        >>> float(lr(0)), float(lr(1000)), float(lr(4000)), float(lr(7000))
+        (3.5e-06, 0.00035, 3.5e-05, 3.5e-06)
+    """
+
+    def __init__(
+        self,
+        base_lr: float,
+        steps_per_epoch: int,
+        epochs: int,
+        warmup_epochs: float = 0,
+        warmup_factor: float = 0.01,
+        schedule: str = "step",
+        milestones: Sequence[int] = (),
+        gamma: float = 0.1,
+    ):
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
+        if steps_per_epoch < 1 or epochs < 1:
+            raise ValueError(f"steps_per_epoch and epochs must be >= 1, got {steps_per_epoch}, {epochs}")
+        self.base_lr = float(base_lr)
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.epochs = int(epochs)
+        self.warmup_epochs = float(warmup_epochs)
+        self.warmup_factor = float(warmup_factor)
+        self.schedule = schedule
+        self.milestones = tuple(int(m) for m in milestones)
+        self.gamma = float(gamma)
+
+    def __call__(self, step):
+        epoch = ops.cast(step, "float32") / float(self.steps_per_epoch)
+        factor = ops.ones_like(epoch)
+        if self.warmup_epochs > 0:
+            progress = ops.minimum(epoch / self.warmup_epochs, 1.0)
+            factor = factor * (self.warmup_factor + (1.0 - self.warmup_factor) * progress)
+        if self.schedule == "step":
+            reached = ops.zeros_like(epoch)
+            for milestone in self.milestones:
+                reached = reached + ops.cast(ops.floor(epoch) >= milestone, "float32")
+            factor = factor * ops.power(self.gamma, reached)
+        else:
+            span = max(self.epochs - self.warmup_epochs, 1e-8)
+            progress = ops.clip((epoch - self.warmup_epochs) / span, 0.0, 1.0)
+            factor = factor * 0.5 * (1.0 + ops.cos(math.pi * progress))
+        return self.base_lr * factor
+
+    def get_config(self):
+        return {
+            "base_lr": self.base_lr,
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.epochs,
+            "warmup_epochs": self.warmup_epochs,
+            "warmup_factor": self.warmup_factor,
+            "schedule": self.schedule,
+            "milestones": list(self.milestones),
+            "gamma": self.gamma,
+        }
+
+
+def make_optimizer(name: str, learning_rate, weight_decay: float = 5e-4, momentum: float = 0.9):
+    """`"adamw"` -> keras AdamW; `"sgd"` -> SGD with momentum (both decoupled weight decay)."""
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {name!r}")
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """A `tf.distribute` strategy by name; create it before any other TensorFlow work.
+
+    * `default`: one device (the first GPU if any, else the CPU);
+    * `mirrored`: all local GPUs, or all logical CPU devices when there is no GPU;
+    * `multi_worker`: synchronous data parallelism over the machines listed in `TF_CONFIG`
+      (one process per machine; see the README);
+    * `tpu`: the TPU found by `TPUClusterResolver` (Cloud TPU VM or `TPU_NAME`).
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError) as error:
+            raise StrategyError(f"train.strategy: 'tpu' but no TPU is reachable here ({error})") from None
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {name!r}")
+
+
+def worker_role(strategy: tf.distribute.Strategy) -> tuple[bool, str]:
+    """(is_chief, name) of this process; single-process strategies are always the chief."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type:
+        return True, "chief"
+    task_id = resolver.task_id or 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
+    return is_chief, f"{task_type}-{task_id}"
+
+
+def save_model_atomically(model: keras.Model, path: str | Path) -> None:
+    """`model.save(path)` through a temporary `.keras` file in the same folder + `os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp, overwrite=True)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is as readable as others
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Save `best_path` after each epoch in which `monitor` went down, and `last_path` when
+    training ends (resuming mid-run is `BackupAndRestore`'s job; a ResNet50 with AdamW state is
+    ~300 MB, so one save fewer per epoch matters on a CPU).
+
+    Both writes are atomic, so an interruption leaves the previous complete file.
+    """
+
+    def __init__(self, last_path, best_path=None, monitor: str = "loss", best: float = math.inf):
+        super().__init__()
+        self.last_path = Path(last_path)
+        self.best_path = Path(best_path) if best_path is not None else None
+        self.monitor = monitor
+        self.best = best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if self.best_path is not None and value is not None and value < self.best:
+            self.best = float(value)
+            save_model_atomically(self.model, self.best_path)
+
+    def on_train_end(self, logs=None):
+        save_model_atomically(self.model, self.last_path)
+
+
+class CSVLog(keras.callbacks.Callback):
+    """Per-epoch log as CSV (`epoch` then the sorted log keys), rewritten atomically each epoch.
+
+    Instead of `keras.callbacks.CSVLogger`, which appends in place (a kill can leave half a
+    row) and adds empty `val_*` columns when there is no validation data.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = list(csv.DictReader(self.path.read_text().splitlines())) if self.path.is_file() else []
+        rows.append({"epoch": epoch, **{key: float(value) for key, value in sorted((logs or {}).items())}})
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[-1]), lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path, out.getvalue())
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds `lr` (the rate of the epoch's last step) to the epoch logs, for the CSV log."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)  # mixed_float16
+        rate = optimizer._learning_rate  # noqa: SLF001 - the schedule itself, not its current value
+        if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+            rate = rate(optimizer.iterations - 1)
+        logs["lr"] = float(ops.convert_to_numpy(rate))
+
+
+def _resume_epoch(backup_dir: Path) -> int | None:
+    """The epoch a `BackupAndRestore` backup resumes at, or None when there is no backup."""
+    metadata = backup_dir / "training_metadata.json"
+    if not metadata.is_file():
+        return None
+    try:
+        return int(json.loads(metadata.read_text())["epoch"])
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
+def _truncate_log(log_path: Path, keep_before_epoch: int) -> float:
+    """Drop log rows of epochs that the resumed run repeats; return the best `loss` kept."""
+    if not log_path.is_file():
+        return math.inf
+    rows = list(csv.DictReader(log_path.read_text().splitlines()))
+    kept = [row for row in rows if int(row["epoch"]) < keep_before_epoch]
+    if rows:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(log_path, out.getvalue())
+    losses = [float(row["loss"]) for row in kept if row.get("loss")]
+    return min(losses, default=math.inf)
+
+
+def _check_resume_signature(backup_dir: Path, signature: dict, resuming: bool) -> None:
+    """Refuse to resume a backup of a different model/optimiser; record it for a fresh run."""
+    path = backup_dir / "run.json"
+    if resuming and path.is_file():
+        saved = json.loads(path.read_text())
+        changed = sorted(key for key in signature if saved.get(key) != signature[key])
+        if changed:
+            raise ResumeMismatchError(
+                f"{backup_dir} holds an interrupted run with different {', '.join(changed)} "
+                f"(saved {[saved.get(k) for k in changed]}, now {[signature[k] for k in changed]}); "
+                "delete that folder to start afresh"
+            )
+    else:
+        atomic_write_json(path, signature)
+
+
+def fit_dranet(
+    train_data: tf.data.Dataset,
+    *,
+    num_ids: int,
+    epochs: int,
+    variant: str = "dra",
+    input_shape: Sequence[int] = (256, 128, 3),
+    model_kwargs: Mapping[str, Any] | None = None,
+    steps_per_epoch: int | None = None,
+    optimizer: str = "adamw",
+    learning_rate: float = 3.5e-4,
+    weight_decay: float = 5e-4,
+    momentum: float = 0.9,
+    warmup_epochs: float = 0,
+    warmup_factor: float = 0.01,
+    schedule: str = "step",
+    lr_milestones: Sequence[int] = (),
+    lr_gamma: float = 0.1,
+    output_dir: str | Path | None = None,
+    backup_every_steps: int | None = None,
+    mixed_precision: str | None = None,
+    strategy: str | tf.distribute.Strategy = "default",
+    seed: int | None = None,
+    deterministic: bool = False,
+    jit_compile: bool = False,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose="auto",
+) -> tuple[DRANet, keras.callbacks.History]:
+    """Build, compile and train a DRANet; returns `(model, history)`.
+
+    `train_data` yields ONE epoch of `({"images", "labels"}, labels)` batches (global batch
+    size); it is repeated here and `steps_per_epoch` defaults to its cardinality.
+    `model_kwargs` go to `build_dranet` (parts, last_stride, weights, label_smoothing,
+    loss_weight_c/s, triplet_weight/margin, ...): DRANet computes its own loss.
+
+    With `output_dir`, writes `training_log.csv` (epoch, loss, per-branch CE, accuracy, lr) and
+    `best.keras` (lowest training loss) after each epoch and `model.keras` (the final model) at
+    the end, atomically, and keeps a
+    `backup/` of model + optimizer state after every epoch (and every `backup_every_steps`
+    steps): calling `fit_dranet` again with the same arguments after an interruption, even a
+    SIGKILL, resumes there and finishes the planned `epochs`; the backup is removed at the end.
+
+    `deterministic=True` seeds everything with `seed` (0 if None) and enables TensorFlow op
+    determinism (process-wide): two runs give identical losses and weights.
+    `jit_compile=False` by default: XLA compilation of ResNet50 costs minutes on a CPU.
+    """
+    from dranet_keras.models import build_dranet  # here: dranet_keras.models imports this module
+
+    if deterministic or seed is not None:
+        keras.utils.set_random_seed(0 if seed is None else seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if isinstance(strategy, str):
+        strategy = make_strategy(strategy)
+    if steps_per_epoch is None:
+        steps_per_epoch = int(train_data.cardinality())
+        if steps_per_epoch <= 0:
+            raise ValueError("train_data has unknown or infinite length: pass steps_per_epoch")
+    dataset = train_data.repeat()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Our datasets start from in-memory path lists, not files: shard by data.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(options)
+
+    model_kwargs = dict(model_kwargs or {})
+    previous_policy = keras.mixed_precision.dtype_policy()
+    if mixed_precision:
+        keras.mixed_precision.set_dtype_policy(mixed_precision)
+    try:
+        with strategy.scope():
+            model = build_dranet(num_ids, variant, input_shape=tuple(input_shape), **model_kwargs)
+            rate = WarmupDecay(
+                learning_rate,
+                steps_per_epoch,
+                epochs,
+                warmup_epochs=warmup_epochs,
+                warmup_factor=warmup_factor,
+                schedule=schedule,
+                milestones=lr_milestones,
+                gamma=lr_gamma,
+            )
+            model.compile(optimizer=make_optimizer(optimizer, rate, weight_decay, momentum), jit_compile=jit_compile)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)
+
+    all_callbacks = [LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
+    if output_dir is not None:
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        is_chief, role = worker_role(strategy)
+        backup_dir = output_dir / (BACKUP_DIRNAME if is_chief else f"{BACKUP_DIRNAME}-{role}")
+        signature = {
+            "num_ids": num_ids,
+            "variant": variant,
+            "input_shape": list(input_shape),
+            "model_kwargs": model_kwargs,
+            "optimizer": optimizer,
+            "steps_per_epoch": steps_per_epoch,
+        }
+        resume_epoch = _resume_epoch(backup_dir)
+        _check_resume_signature(backup_dir, json.loads(json.dumps(signature)), resuming=resume_epoch is not None)
+        if is_chief:
+            if resume_epoch is None:
+                # A fresh run: outputs of an earlier, finished run must not be appended to.
+                (output_dir / LOG_FILENAME).unlink(missing_ok=True)
+                (output_dir / BEST_FILENAME).unlink(missing_ok=True)
+            best = _truncate_log(output_dir / LOG_FILENAME, resume_epoch or 0)
+            if not (output_dir / BEST_FILENAME).is_file():
+                best = math.inf
+            all_callbacks += [
+                CSVLog(output_dir / LOG_FILENAME),
+                AtomicCheckpoint(output_dir / LAST_FILENAME, output_dir / BEST_FILENAME, "loss", best),
+            ]
+        # Last, so that a kill between the writes above and the backup only repeats an epoch
+        # (whose log row `_truncate_log` then drops) instead of losing one.
+        all_callbacks.append(
+            keras.callbacks.BackupAndRestore(
+                str(backup_dir), save_freq=backup_every_steps or "epoch", double_checkpoint=True
+            )
+        )
+    all_callbacks += list(callbacks)
+    history = model.fit(
+        dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose
+    )
+    return model, history

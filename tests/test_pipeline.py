@@ -1,0 +1,146 @@
+"""The DVC pipeline: experiment files, dvc.yaml's declared params/deps, the offline plots page,
+and (slow) `dvc repro` end to end on a tiny config in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dranet_keras.config import VARIANTS, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p for p in (ROOT / "experiments").glob("*.yaml") if p.name != "paper_results.yaml")
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def dvc_stages() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def declared_params() -> set[str]:
+    names = set()
+    for stage in dvc_stages().values():
+        for entry in stage.get("do", stage).get("params", []):
+            names.update([entry] if isinstance(entry, str) else [k for v in entry.values() for k in v])
+    return names
+
+
+def has_key(values: dict, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(values, dict) or part not in values:
+            return False
+        values = values[part]
+    return True
+
+
+def test_every_experiment_file_loads_with_the_fields_resnet50_settings():
+    assert {p.stem for p in EXPERIMENTS} == {"market1501", "dukemtmc", "cuhk03_labeled", "cuhk03_detected", "msmt17"}
+    for path in EXPERIMENTS:
+        config = load_config(path)
+        assert config.data.name == path.stem, path
+        assert (config.model.height, config.model.width, config.model.last_stride) == (256, 128, 1), path
+        train = config.train
+        assert (train.epochs, train.batch_size, train.instances_per_id, train.sampler) == (120, 64, 4, "pk"), path
+        assert (train.learning_rate, train.warmup_epochs, train.lr_milestones) == (3.5e-4, 10, (40, 70)), path
+        assert train.triplet_weight > 0 and train.batch_size % train.instances_per_id == 0, path
+
+
+@pytest.mark.parametrize("path", [ROOT / "params.yaml", *EXPERIMENTS], ids=lambda p: p.name)
+def test_params_files_hold_every_key_dvc_yaml_declares(path):
+    """So `cp experiments/X.yaml params.yaml && dvc repro` works: DVC needs each listed key."""
+    values = yaml.safe_load(path.read_text())
+    missing = sorted(name for name in declared_params() if not has_key(values, name))
+    assert not missing, f"{path.name} lacks {missing}"
+    load_config(path)
+
+
+def test_dvc_yaml_trains_and_evaluates_every_variant_and_its_deps_exist():
+    params = load_config(ROOT / "params.yaml")
+    assert set(params.model.variants) == set(VARIANTS)
+    stages = dvc_stages()
+    assert list(stages) == ["prepare", "train", "evaluate", "report"]
+    for name in ("train", "evaluate"):
+        assert stages[name]["foreach"] == "${model.variants}"
+    for stage in stages.values():
+        for dep in stage.get("do", stage)["deps"]:
+            if "${" not in dep and not dep.startswith(("results", "models")):
+                assert (ROOT / dep).exists(), dep
+
+
+def test_offline_plots_template_inlines_vega_and_has_dvc_placeholders():
+    config = (ROOT / ".dvc" / "config").read_text()
+    assert "html_template = plots/offline.html" in config
+    page = (ROOT / ".dvc" / "plots" / "offline.html").read_text()
+    assert "{plot_divs}" in page and "{scripts}" not in page  # no CDN script tags get added
+    assert "<script src" not in page and "cdn.jsdelivr" not in page
+    for name in ("vega", "vegaLite", "vegaEmbed"):
+        assert f".{name}=" in page or f"{name}=" in page, name
+
+
+def _copy_repo(destination: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True)
+    for name in files.stdout.splitlines():
+        source = ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
+
+
+TINY = {
+    "model.height": 64,
+    "model.width": 32,
+    "model.variants": ["dra"],  # one entry keeps it short; foreach is the same for four
+    "data.synthetic_train_ids": 6,
+    "data.synthetic_test_ids": 4,
+    "data.synthetic_cameras": 2,
+    "data.synthetic_images_per_camera": 2,
+    "data.synthetic_distractors": 2,
+    "train.epochs": 1,
+    "train.batch_size": 8,
+    "eval.visual_queries": 2,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_dvc_repro_end_to_end_on_a_tiny_config(tmp_path):
+    repo = tmp_path / "repo"
+    _copy_repo(repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in TINY.items():
+        *parents, leaf = dotted.split(".")
+        node = params
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+    def dvc(*args):
+        done = subprocess.run([*DVC, *args], cwd=repo, env=env, capture_output=True, text=True, timeout=1500)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout
+
+    dvc("repro")
+    metrics = json.loads((repo / "results" / "dra" / "metrics.json").read_text())
+    assert 0.0 <= metrics["mAP"] <= 1.0 and metrics["dataset"] == "synthetic"
+    meta = json.loads((repo / "models" / "dra" / "train_meta.json").read_text())
+    assert meta["variant"] == "dra" and meta["epochs"] == 1 and meta["num_ids"] == 6
+    assert (repo / "models" / "dra" / "model.keras").is_file()
+    assert not (repo / "models" / "dra" / "backup").exists()
+    assert not (repo / "results" / "baseline").exists()  # only model.variants are run
+    assert (repo / "reports" / "index.html").is_file()
+    assert "up to date" in dvc("repro")  # nothing changed: nothing runs
+    shown = json.loads(dvc("metrics", "show", "--json"))
+    assert "results/dra/metrics.json" in json.dumps(shown)
+    dvc("plots", "show", "-o", "plots")
+    page = (repo / "plots" / "index.html").read_text()
+    assert "vegaEmbed" in page and "cdn.jsdelivr" not in page and "training_log" in page

@@ -1,0 +1,94 @@
+"""Train a tiny DRANet in its own process, for the resume / determinism / distribution tests.
+
+Usage: python tests/tiny_training.py OUTPUT_DIR '{"epochs": 2, ...}'
+
+The JSON holds `fit_dranet` keyword arguments plus these test controls:
+`logical_cpus` (split the CPU into that many logical devices first), `pause_at`
+([epoch, batch]: after that batch write OUTPUT_DIR/paused and sleep, to be killed there).
+Writes OUTPUT_DIR/result.json: per-epoch history, epochs run, a checksum of the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+NUM_IDS = 8
+IMAGES_PER_ID = 8
+SHAPE = (64, 32, 3)
+
+
+def tiny_dataset(batch_size: int, seed: int = 0):
+    """Each identity is a distinct colour layout (top/bottom halves) plus pixel noise."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    colours = rng.uniform(0, 255, size=(NUM_IDS, 2, 3))
+    labels = np.repeat(np.arange(NUM_IDS), IMAGES_PER_ID).astype("int32")
+    images = np.empty((len(labels), *SHAPE), "float32")
+    half = SHAPE[0] // 2
+    images[:, :half] = colours[labels, 0][:, None, None, :]
+    images[:, half:] = colours[labels, 1][:, None, None, :]
+    images = np.clip(images + rng.normal(0, 20, images.shape), 0, 255).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices(({"images": images, "labels": labels}, labels))
+    return data.shuffle(len(labels), seed=seed).batch(batch_size, drop_remainder=True)
+
+
+def main(output_dir: str, raw: str) -> None:
+    options = json.loads(raw)
+    logical_cpus = options.pop("logical_cpus", None)
+    pause_at = options.pop("pause_at", None)
+    batch_size = options.pop("batch_size", 16)
+
+    import tensorflow as tf
+
+    if logical_cpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+    import keras
+
+    from dranet_keras.training import fit_dranet, make_strategy
+
+    strategy = make_strategy(options.pop("strategy", "default"))
+    out = Path(output_dir)
+    callbacks = []
+    if pause_at is not None:
+
+        class Pause(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+
+            def on_train_batch_end(self, batch, logs=None):
+                if [self.epoch, batch] == pause_at:
+                    (out / "paused").write_text("")
+                    time.sleep(600)
+
+        callbacks.append(Pause())
+    model, history = fit_dranet(
+        tiny_dataset(batch_size),
+        num_ids=NUM_IDS,
+        input_shape=SHAPE,
+        output_dir=out,
+        strategy=strategy,
+        callbacks=callbacks,
+        verbose=0,
+        **options,
+    )
+    weights = np.concatenate([np.ravel(w) for w in model.get_weights()]).astype("float64")
+    result = {
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "epochs_run": len(history.history["loss"]),
+        "weights_sum": float(np.sum(weights)),
+        "weights_abs_sum": float(np.sum(np.abs(weights))),
+        "num_replicas": strategy.num_replicas_in_sync,
+        "iterations": int(model.optimizer.iterations.numpy()),
+    }
+    (out / "result.json").write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
