@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from dranet_keras import multi_worker_fix
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_json, atomic_write_text
 
@@ -144,6 +145,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
     if name == "multi_worker":
+        multi_worker_fix.apply()  # Keras 3 fit() is broken in multi-worker mode; see the module
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         try:

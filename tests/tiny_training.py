@@ -84,6 +84,8 @@ def main(output_dir: str, raw: str) -> None:
         "epochs_run": len(history.history["loss"]),
         "weights_sum": float(np.sum(weights)),
         "weights_abs_sum": float(np.sum(np.abs(weights))),
+        # BatchNorm moving statistics are per worker (not synchronised); trainable weights are
+        "trainable_abs_sum": float(sum(np.abs(np.asarray(w, "float64")).sum() for w in model.trainable_weights)),
         "num_replicas": strategy.num_replicas_in_sync,
         "iterations": int(model.optimizer.iterations.numpy()),
     }
