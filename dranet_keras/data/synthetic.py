@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dranet_keras.data.records import Split
+from dranet_keras.errors import UserError
 
 MARKER = "synthetic.json"
 # Rendering version: bump when the pictures change, so cached sets are regenerated.
@@ -268,14 +269,31 @@ def _render_identity(job) -> None:
         _write_jpeg(staging / name, _render(identity, camera, rng, spec.height, spec.width))
 
 
+def check_replaceable(root: str | Path) -> None:
+    """Refuse a `root` the generator did not create: only a missing path, an empty folder or a
+    folder holding our marker may be replaced (a user's data set must never be deleted)."""
+    root = Path(root)
+    if not (root.exists() or root.is_symlink()):
+        return
+    if root.is_dir() and not root.is_symlink() and ((root / MARKER).is_file() or not any(root.iterdir())):
+        return
+    raise UserError(
+        f"data.root {root} exists and is not a synthetic set made by dranet (no {MARKER} in it); "
+        f"refusing to replace it. For a real data set set data.name (e.g. --set data.name=market1501); "
+        f"for the synthetic one choose another data.root"
+    )
+
+
 def generate(root: str | Path, spec: SyntheticSpec) -> Path:
-    """Render the set described by `spec` into `root` (replacing what is there) and return it.
+    """Render the set described by `spec` into `root` and return it. `root` must be missing,
+    empty or an earlier synthetic set (see `check_replaceable`); that is replaced.
 
     Layout: `bounding_box_train` (train ids 1..T, every camera, `images_per_camera` each),
     `query` (the first image of each test id in each camera), `bounding_box_test` (the other
     images of the test ids, plus `distractors` one-off people with pid 0), `synthetic.json`.
     """
     root = Path(root)
+    check_replaceable(root)
     if spec.cameras < 2 or spec.images_per_camera < 2 or spec.train_ids < 1 or spec.test_ids < 1:
         raise ValueError("synthetic set: need >= 2 cameras, >= 2 images per camera, >= 1 train and test id")
     num_ids = spec.train_ids + spec.test_ids + spec.distractors

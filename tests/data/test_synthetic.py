@@ -66,3 +66,26 @@ def test_defaults_match_the_config():
     spec = SyntheticSpec()
     options = dataset_options(DataConfig(), Config().seed)
     assert {key: getattr(spec, key) for key in options} == options
+
+
+def test_never_replaces_what_it_did_not_create(tmp_path):
+    """A user's data set (a Market-style tree, a zip) given as the synthetic root is refused and
+    left byte for byte as it was; an earlier synthetic set or an empty folder is replaced."""
+    import pytest
+
+    from dranet_keras.errors import UserError
+
+    market = tmp_path / "Market-1501"
+    (market / "bounding_box_train").mkdir(parents=True)
+    image = market / "bounding_box_train" / "0002_c1s1_000451_03.jpg"
+    image.write_bytes(b"user data")
+    archive = tmp_path / "Market.zip"
+    archive.write_bytes(b"PK\x03\x04 user archive")
+    for root in (market, archive):
+        with pytest.raises(UserError, match=r"data\.root .* not a synthetic set.*data\.name"):
+            load_dataset("synthetic", root, **SPEC)
+    assert image.read_bytes() == b"user data" and archive.read_bytes() == b"PK\x03\x04 user archive"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Market-1501", "Market.zip"]  # no staging left
+    (tmp_path / "empty").mkdir()
+    assert len(load_dataset("synthetic", tmp_path / "empty", **SPEC).train) == 18
+    assert len(load_dataset("synthetic", tmp_path / "empty", **{**SPEC, "train_ids": 2}).train) == 12
