@@ -16,11 +16,13 @@ from typing import Any, Mapping
 
 import yaml
 
+from dranet_keras import layout
+from dranet_keras.data.datasets import DATASETS
+from dranet_keras.data.synthetic import SyntheticSpec
 from dranet_keras.errors import UserError
+from dranet_keras.variants import VARIANTS
 
-VARIANTS = ("baseline", "cic", "sic", "dra")
-# The names `dranet_keras.data.load_dataset` reads (kept equal by tests/data/test_datasets.py).
-DATASETS = ("market1501", "dukemtmc", "cuhk03_labeled", "cuhk03_detected", "msmt17", "folder", "synthetic")
+_SYNTHETIC = SyntheticSpec()  # the synthetic set's defaults live with its generator
 
 
 class ConfigError(UserError, ValueError):
@@ -29,7 +31,7 @@ class ConfigError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture (see DESIGN.md, "The model")."""
+    """Architecture: ResNet50 backbone, reverse-attention branches, input size."""
 
     variant: str = "dra"
     variants: tuple[str, ...] = VARIANTS  # what the DVC ablation trains
@@ -58,15 +60,14 @@ class DataConfig:
 
     name: str = "synthetic"
     root: str = "data/raw/synthetic"
-    prepared_dir: str = "data/prepared"
-    # Sized for the 2-core demo (4 variants trained from scratch in <= 15 min at 128x64).
-    synthetic_train_ids: int = 64
-    synthetic_test_ids: int = 50
-    synthetic_cameras: int = 6
-    synthetic_images_per_camera: int = 2
-    synthetic_height: int = 128
-    synthetic_width: int = 64
-    synthetic_distractors: int = 25  # one-off people (pid 0) in the synthetic gallery
+    prepared_dir: str = layout.PREPARED_ROOT
+    synthetic_train_ids: int = _SYNTHETIC.train_ids
+    synthetic_test_ids: int = _SYNTHETIC.test_ids
+    synthetic_cameras: int = _SYNTHETIC.cameras
+    synthetic_images_per_camera: int = _SYNTHETIC.images_per_camera
+    synthetic_height: int = _SYNTHETIC.height
+    synthetic_width: int = _SYNTHETIC.width
+    synthetic_distractors: int = _SYNTHETIC.distractors  # one-off people (pid 0) in the synthetic gallery
     extract_dir: str = "data/raw"  # archives and CUHK03's PNGs are extracted to <extract_dir>/<name>
     extra_gallery: bool = False  # market1501: add the 500k distractors in `images` to the gallery
     include_val: bool = True  # msmt17: train on list_train + list_val (as published results do)

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dranet_keras.data.datasets.layout import IMAGE_SUFFIXES
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_bytes, atomic_write_text
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 class ImageFolderError(UserError):

@@ -8,13 +8,10 @@ SavedModel runs with TensorFlow alone; dranet_keras need not be installed where 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from dranet_keras.errors import UserError
-from dranet_keras.io import atomic_write_bytes
+from dranet_keras.io import atomic_path, atomic_write_bytes
 
 SIGNATURE = "serving_default"
 OUTPUT_KEY = "embeddings"
@@ -45,19 +42,6 @@ def load_dranet(path):
     return model
 
 
-def _replace_directory(source: Path, target: Path) -> None:
-    """Move the finished directory `source` to `target`, replacing an older export."""
-    if target.exists() and not target.is_dir():
-        raise UserError(f"export target {target} exists and is not a directory")
-    if not target.exists():
-        os.replace(source, target)
-        return
-    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-    os.replace(target, old / target.name)
-    os.replace(source, target)
-    shutil.rmtree(old)
-
-
 def export_saved_model(model, directory, *, tflite_path=None) -> Path:
     """Write `model` as an inference SavedModel at `directory` (atomically: a complete export
     or the previous one, never half of one); optionally also a TFLite flatbuffer.
@@ -82,13 +66,10 @@ def export_saved_model(model, directory, *, tflite_path=None) -> Path:
         fn=embed,
         input_signature=[tf.TensorSpec((None, height, width, channels), tf.uint8, name="images")],
     )
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-    try:
-        archive.write_out(str(staging / "export"), verbose=False)
-        _replace_directory(staging / "export", directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if directory.exists() and not directory.is_dir():  # before the slow tracing
+        raise UserError(f"export target {directory} exists and is not a directory")
+    with atomic_path(directory, directory=True) as staging:
+        archive.write_out(str(staging), verbose=False)
     if tflite_path is not None:
         export_tflite(directory, tflite_path)
     return directory

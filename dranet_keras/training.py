@@ -18,8 +18,6 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -27,9 +25,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dranet_keras import multi_worker_fix
+from dranet_keras import layout, multi_worker_fix
 from dranet_keras.errors import UserError
-from dranet_keras.io import atomic_write_json, atomic_write_text
+from dranet_keras.io import atomic_path, atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
     from dranet_keras.models import DRANet
@@ -37,10 +35,10 @@ if TYPE_CHECKING:
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("step", "cosine")
-BACKUP_DIRNAME = "backup"
-LOG_FILENAME = "training_log.csv"
-LAST_FILENAME = "model.keras"
-BEST_FILENAME = "best.keras"
+BACKUP_DIRNAME = layout.BACKUP
+LOG_FILENAME = layout.TRAINING_LOG
+LAST_FILENAME = layout.MODEL
+BEST_FILENAME = layout.BEST
 
 
 class ResumeMismatchError(UserError):
@@ -171,18 +169,9 @@ def worker_role(strategy: tf.distribute.Strategy) -> tuple[bool, str]:
 
 
 def save_model_atomically(model: keras.Model, path: str | Path) -> None:
-    """`model.save(path)` through a temporary `.keras` file in the same folder + `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
+    """`model.save(path)`, atomically (through `dranet_keras.io.atomic_path`)."""
+    with atomic_path(path) as tmp:
         model.save(tmp, overwrite=True)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is as readable as others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):

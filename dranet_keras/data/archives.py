@@ -8,14 +8,12 @@ rejected with an error naming the archive and the member, before anything is wri
 
 from __future__ import annotations
 
-import os
-import shutil
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path
 
 from dranet_keras.data.errors import DatasetError
+from dranet_keras.io import atomic_path
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
@@ -66,9 +64,7 @@ def extract_archive(archive: str | Path, destination: str | Path) -> Path:
     archive, destination = Path(archive), Path(destination)
     if destination.is_dir():
         return destination
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
-    try:
+    with atomic_path(destination, directory=True) as staging:
         target = staging.resolve()
         try:
             if zipfile.is_zipfile(archive):
@@ -77,7 +73,4 @@ def extract_archive(archive: str | Path, destination: str | Path) -> Path:
                 _extract_tar(archive, target)
         except (zipfile.BadZipFile, tarfile.TarError, OSError) as error:
             raise DatasetError(f"{archive}: cannot extract ({error}); expected a zip or tar archive") from None
-        os.replace(staging, destination)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return destination

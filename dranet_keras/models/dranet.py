@@ -9,8 +9,7 @@ from keras.src.losses.loss import scale_loss_for_distribution  # no public alias
 from dranet_keras.layers import ChannelReverseAttention, SpatialReverseAttention
 from dranet_keras.losses import batch_hard_triplet, cross_entropy
 from dranet_keras.models.resnet import BN_MOMENTUM, ImageNetNormalization, resnet50
-
-BRANCHES = {"baseline": ("b",), "cic": ("b", "c"), "sic": ("b", "s"), "dra": ("b", "c", "s")}
+from dranet_keras.variants import BRANCHES
 
 
 class _Head(layers.Layer):

@@ -1,4 +1,4 @@
-"""Read what the pipeline wrote (CONTRACTS.md) and the paper/baseline numbers, with clear errors.
+"""Read what the pipeline wrote (docs/formats.md) and the paper/baseline numbers, with clear errors.
 
 A variant that was not run simply has no `results/<variant>/metrics.json`; it is returned as
 absent (`None`), never as an error. A file that exists but is malformed is an error that names
@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from dranet_keras import layout
 from dranet_keras.errors import UserError
 
 METRIC_KEYS = ("mAP", "mINP", "rank1", "rank5", "rank10")
 
 
 class ReportInputError(UserError):
-    """An input file of the report exists but does not follow CONTRACTS.md."""
+    """An input file of the report exists but does not follow docs/formats.md."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def _check_fraction(value, where: str) -> None:
 
 
 def validate_metrics(metrics: dict, path: Path) -> dict:
-    """Check the keys the report shows (see CONTRACTS.md `metrics.json`)."""
+    """Check the keys the report shows (docs/formats.md, `metrics.json`)."""
     for key in ("dataset", "variant"):
         if not isinstance(metrics.get(key), str):
             raise ReportInputError(f"{path}: key {key!r} must be a string, got {metrics.get(key)!r}")
@@ -101,13 +102,13 @@ def read_training_log(path: Path) -> pd.DataFrame:
 
 def load_run(results_dir: Path, models_dir: Path, variant: str) -> RunInputs | None:
     """The inputs of one variant, or None when it was not run (no metrics.json)."""
-    metrics_path = Path(results_dir) / variant / "metrics.json"
+    run_dir, model_dir = layout.results_dir(variant, root=results_dir), layout.model_dir(variant, root=models_dir)
+    metrics_path = run_dir / layout.METRICS
     if not metrics_path.is_file():
         return None
     metrics = validate_metrics(read_json(metrics_path), metrics_path)
-    run_dir, model_dir = Path(results_dir) / variant, Path(models_dir) / variant
-    cmc_path, rankings_path = run_dir / "cmc.csv", run_dir / "rankings.json"
-    log_path, meta_path = model_dir / "training_log.csv", model_dir / "train_meta.json"
+    cmc_path, rankings_path = run_dir / layout.CMC, run_dir / layout.RANKINGS
+    log_path, meta_path = model_dir / layout.TRAINING_LOG, model_dir / layout.TRAIN_META
     return RunInputs(
         variant=variant,
         metrics=metrics,

@@ -18,7 +18,7 @@ SETUP = """\
 from IPython.display import HTML, display
 
 from dranet_keras.report.render import render_section
-from dranet_keras.stages.report import collect_context
+from dranet_keras.report.context import collect_context
 
 context = collect_context(**{arguments!r})"""
 

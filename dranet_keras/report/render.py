@@ -11,8 +11,8 @@ import yaml
 
 from dranet_keras.report import figures, provenance
 from dranet_keras.report.inputs import RunInputs, load_paper_results, load_run
+from dranet_keras.variants import VARIANTS
 
-VARIANTS = ("baseline", "cic", "sic", "dra")
 HEADLINE_METRICS = (("mAP", "mAP"), ("rank1", "rank-1"), ("rank5", "rank-5"), ("rank10", "rank-10"), ("mINP", "mINP"))
 SECTIONS = ("headline", "ablation", "curves", "retrieval", "attention", "provenance", "reproduce")
 NOT_RUN = "not run"

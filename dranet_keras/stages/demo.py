@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from dranet_keras import layout
 from dranet_keras.errors import UserError
 
 
@@ -37,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"dranet demo: `dvc repro` failed (exit {done.returncode}); re-run to resume", file=sys.stderr)
         return done.returncode
     print(f"dranet demo: pipeline done in {time.perf_counter() - start:.0f} s")
-    print(f"dranet demo: report: {repo / 'reports' / 'index.html'}")
+    print(f"dranet demo: report: {repo / layout.REPORTS_ROOT / layout.REPORT_HTML}")
     return 0

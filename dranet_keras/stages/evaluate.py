@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dranet_keras import layout
 from dranet_keras.config import load_config
 from dranet_keras.errors import UserError
 from dranet_keras.evaluation import evaluate_rank, re_rank
@@ -108,10 +109,10 @@ def evaluate_embeddings(
 def write_results(output_dir, metrics: dict, cmc, rankings: dict) -> None:
     """metrics.json, cmc.csv (rank,accuracy) and rankings.json, each written atomically."""
     output_dir = Path(output_dir)
-    atomic_write_json(output_dir / "metrics.json", metrics)
+    atomic_write_json(output_dir / layout.METRICS, metrics)
     rows = "".join(f"{rank},{accuracy:.6f}\n" for rank, accuracy in enumerate(cmc, start=1))
-    atomic_write_text(output_dir / "cmc.csv", "rank,accuracy\n" + rows)
-    atomic_write_json(output_dir / "rankings.json", rankings)
+    atomic_write_text(output_dir / layout.CMC, "rank,accuracy\n" + rows)
+    atomic_write_json(output_dir / layout.RANKINGS, rankings)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -143,9 +144,9 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.params, args.overrides)
     variant = args.variant or config.model.variant
-    model_path = Path(args.model or Path("models") / variant / "model.keras")
-    manifest = Path(args.manifest or Path(config.data.prepared_dir) / config.data.name / "manifest.csv")
-    output_dir = Path(args.output_dir or Path("results") / variant)
+    model_path = Path(args.model or layout.model_path(variant))
+    manifest = Path(args.manifest or layout.manifest_path(config.data.name, config.data.prepared_dir))
+    output_dir = Path(args.output_dir or layout.results_dir(variant))
     if not model_path.is_file():
         raise UserError(f"model file {model_path} does not exist; train it first (dranet train --variant {variant})")
     split = read_manifest(manifest)

@@ -10,6 +10,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from dranet_keras import layout
 from dranet_keras.config import DataConfig, load_config
 from dranet_keras.data import Split, load_dataset
 from dranet_keras.data.errors import CorruptImageError
@@ -83,12 +84,12 @@ def prepare(data: DataConfig, seed: int, preview_ids: int | None = None) -> dict
     split = load_dataset(data.name, data.root, **dataset_options(data, seed))
     loaded = time.perf_counter() - start
     split = validate_images(split, data.skip_corrupt)
-    out = Path(data.prepared_dir) / data.name
-    write_manifest(split, out / "manifest.csv")
+    out = layout.prepared_dir(data.name, data.prepared_dir)
+    write_manifest(split, out / layout.MANIFEST)
     stats = {"dataset": data.name, "synthetic": data.name == "synthetic", "root": data.root, **split_stats(split)}
-    atomic_write_json(out / "stats.json", stats)
+    atomic_write_json(out / layout.STATS, stats)
     if preview_ids:
-        contact_sheet(split, out / "preview.png", num_ids=preview_ids)
+        contact_sheet(split, out / layout.PREVIEW, num_ids=preview_ids)
     print(
         f"dranet prepare: {data.name}: {stats['train']['images']} train images of {stats['num_train_ids']} ids, "
         f"{stats['query']['images']} query, {stats['gallery']['images']} gallery "

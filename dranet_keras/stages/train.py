@@ -11,9 +11,11 @@ import platform
 import time
 from pathlib import Path
 
-from dranet_keras.config import VARIANTS, Config, load_config
+from dranet_keras import layout
+from dranet_keras.config import Config, load_config
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_json
+from dranet_keras.variants import VARIANTS
 
 
 class TrainingDivergedError(UserError):
@@ -22,7 +24,7 @@ class TrainingDivergedError(UserError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", choices=VARIANTS, help="model variant to train (default: model.variant)")
-    parser.add_argument("--models-dir", default="models", help="where models/<variant>/ goes (default: models)")
+    parser.add_argument("--models-dir", default=layout.MODELS_ROOT, help="where models/<variant>/ goes (default: models)")
     parser.add_argument("--manifest", help="split manifest (default: <data.prepared_dir>/<data.name>/manifest.csv)")
 
 
@@ -123,7 +125,7 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
         "parameters": model.count_params(),
         "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
     }
-    atomic_write_json(output_dir / "train_meta.json", meta)
+    atomic_write_json(output_dir / layout.TRAIN_META, meta)
     print(f"dranet train: {variant}: loss {meta['final_loss']:.3f} after {train.epochs} epochs ({meta['wall_time_s']} s) -> {output_dir}")
     return meta
 
@@ -131,6 +133,6 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.params, args.overrides)
     variant = args.variant or config.model.variant
-    manifest = Path(args.manifest or Path(config.data.prepared_dir) / config.data.name / "manifest.csv")
-    train(config, variant, manifest, Path(args.models_dir) / variant)
+    manifest = Path(args.manifest or layout.manifest_path(config.data.name, config.data.prepared_dir))
+    train(config, variant, manifest, layout.model_dir(variant, root=args.models_dir))
     return 0

@@ -121,8 +121,12 @@ def test_unknown_name_and_option(market_root):
         load_dataset("market1501", market_root, colour=True)
 
 
-def test_config_knows_every_data_set():
-    from dranet_keras.config import DATASETS as CONFIG_DATASETS
-    from dranet_keras.data.datasets import DATASETS
+def test_config_accepts_exactly_the_registry_names():
+    """The validator reads the registry's list: every reader's name is valid, others are not."""
+    from dranet_keras.config import ConfigError, DataConfig
+    from dranet_keras.data.datasets import READERS
 
-    assert set(CONFIG_DATASETS) == set(DATASETS)
+    for name in (*READERS, "synthetic"):
+        assert DataConfig(name=name).name == name
+    with pytest.raises(ConfigError, match="data.name: 'market'"):
+        DataConfig(name="market")

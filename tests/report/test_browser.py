@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dranet_keras.report.browser import find_chromium, visit_page
+from .browser import find_chromium, visit_page
 from dranet_keras.report.figures import attention_evidence
 from dranet_keras.report.render import build_context, render_html
 
@@ -44,3 +44,14 @@ def test_visitor_sees_errors_and_requests(tmp_path):
     visit = visit_page(page)
     assert "http://example.invalid/x.png" in visit.requests
     assert "boom" in visit.errors
+
+
+def test_report_screenshot_uses_chromium_s_own_flag(tmp_path):
+    """`dranet report --screenshot`: the runtime package's small path, without the driver above."""
+    from dranet_keras.report.screenshot import screenshot
+
+    page = tmp_path / "page.html"
+    page.write_text('<!DOCTYPE html><body style="margin:0;background:#fff"><div style="height:300px;background:#f00"></div>')
+    shot = np.asarray(Image.open(screenshot(page, tmp_path / "shot.png", width=400, height=600)).convert("RGB"))
+    assert shot.shape == (600, 400, 3)
+    assert (shot[:300] == [255, 0, 0]).all() and (shot[300:] == [255, 255, 255]).all()

@@ -7,7 +7,7 @@ import pytest
 
 from dranet_keras.report.notebook import build_notebook, execute_notebook
 from dranet_keras.report.render import SECTIONS, render_section
-from dranet_keras.stages.report import collect_context
+from dranet_keras.report.context import collect_context
 
 from .pipeline_fixtures import PAPER_RESULTS
 from .html_cells import find_cell, table_cells
