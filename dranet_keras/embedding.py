@@ -35,59 +35,42 @@ def list_images(directory) -> list[Path]:
     return paths
 
 
-def read_image(path) -> np.ndarray:
-    """Decode an image file to uint8 RGB (height, width, 3)."""
+def _check_decodes(path) -> None:
+    """An ImageFolderError naming `path` unless Pillow can decode it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            image.load()
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise ImageFolderError(f"image {path} cannot be decoded: {error}") from None
 
 
-def _resize(images: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
-    import tensorflow as tf
-
-    # tf.image.resize (bilinear, no antialias) as the tf.data pipeline does, so embeddings
-    # match those of `dranet evaluate` for the same file.
-    resized = [tf.image.resize(image, size).numpy() if image.shape[:2] != size else image for image in images]
-    return np.stack(resized).astype("float32")
-
-
-def l2_normalize(features: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit Euclidean length (all-zero rows stay zero)."""
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
-    return features / np.maximum(norms, 1e-12)
-
-
-def embed_images(model, images: np.ndarray, *, flip: bool = False) -> np.ndarray:
-    """L2-normalised embeddings of one batch of raw RGB images (0..255); with `flip`, the
-    embeddings of the image and its mirror image are summed first (the usual re-id test trick)."""
-    features = np.asarray(model(images, training=False), dtype="float32")
-    if flip:
-        features = features + np.asarray(model(images[:, :, ::-1], training=False), dtype="float32")
-    return l2_normalize(features)
-
-
-def embed_folder(model, directory, *, batch_size: int = 64, flip: bool = False, progress: bool | None = None):
+def embed_folder(model, directory, *, batch_size: int = 64, flip: bool = False):
     """Embed every image under `directory`; returns (paths, features (N, D) float32).
 
-    `progress`: show a progress bar (default: only when stderr is a terminal).
+    The images go through evaluation's own path (the tf.data decode and resize of
+    `eval_dataset`, then `extract_features`), so a file gets the embedding `dranet evaluate`
+    computes for it.
     """
-    from tqdm.auto import tqdm
+    import tensorflow as tf
+
+    from dranet_keras.data.pipeline import eval_dataset
+    from dranet_keras.data.records import Record
+    from dranet_keras.evaluation.features import extract_features
 
     if batch_size < 1:
         raise UserError(f"batch size must be >= 1, got {batch_size}")
     paths = list_images(directory)
-    size = tuple(model.image_shape[:2])
-    chunks = []
-    batches = range(0, len(paths), batch_size)
-    disable = None if progress is None else not progress  # None: tqdm shows it on a terminal only
-    for start in tqdm(batches, desc="embedding", unit="batch", leave=False, disable=disable):
-        batch = _resize([read_image(path) for path in paths[start : start + batch_size]], size)
-        chunks.append(embed_images(model, batch, flip=flip))
-    return paths, np.concatenate(chunks, axis=0)
+    records = [Record(str(path), pid=-1, camid=-1) for path in paths]  # labels are not used here
+    dataset = eval_dataset(records, tuple(model.image_shape[:2]), batch_size)
+    try:
+        features = extract_features(model, dataset, flip=flip, description="embedding")
+    except tf.errors.InvalidArgumentError as error:
+        for path in paths:  # TensorFlow's decode error does not say which file
+            _check_decodes(path)
+        raise ImageFolderError(f"images under {directory}: {error.message.splitlines()[0]}") from None
+    return paths, features
 
 
 def listing_path(out) -> Path:

@@ -1,4 +1,4 @@
-"""Inference artefacts of a trained DRANet: loading a `.keras` file, SavedModel and TFLite export.
+"""Inference artefacts of a trained DRANet: SavedModel and TFLite export.
 
 The exported function takes uint8 RGB images (batch, height, width, 3) at the model's input
 size and returns L2-normalised embeddings (batch, embedding_dim) under the output key
@@ -15,31 +15,6 @@ from dranet_keras.io import atomic_path, atomic_write_bytes
 
 SIGNATURE = "serving_default"
 OUTPUT_KEY = "embeddings"
-
-
-class ModelFileError(UserError):
-    """A model file is missing, unreadable or not a DRANet."""
-
-
-def load_dranet(path):
-    """Load a DRANet saved with `model.save("....keras")` (safe mode)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist (expected a .keras file written by `dranet train`)")
-    if path.suffix != ".keras":
-        raise ModelFileError(f"model file {path}: expected a .keras file, got {path.suffix or 'no suffix'!r}")
-
-    import keras
-
-    from dranet_keras.models import DRANet
-
-    try:
-        model = keras.saving.load_model(path)
-    except Exception as error:  # keras raises many types for a corrupt archive
-        raise ModelFileError(f"model file {path} could not be loaded: {error}") from None
-    if not isinstance(model, DRANet):
-        raise ModelFileError(f"model file {path} holds a {type(model).__name__}, expected a DRANet")
-    return model
 
 
 def export_saved_model(model, directory, *, tflite_path=None) -> Path:

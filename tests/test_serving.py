@@ -13,7 +13,7 @@ import pytest
 
 from dranet_keras.cli import main
 from dranet_keras.models import build_dranet
-from dranet_keras.serving import ModelFileError, load_dranet
+from dranet_keras.models.loading import load_dranet
 
 SHAPE = (64, 32, 3)
 
@@ -87,17 +87,6 @@ def test_export_replaces_an_older_export_without_leftovers(exported):
     assert sorted(p.name for p in exports.iterdir()) == ["dra", "dra.tflite"]
     assert (exports / "dra" / "saved_model.pb").is_file()
     assert not (exports / "dra" / "stale.txt").exists()
-
-
-def test_load_dranet_rejects_missing_wrong_and_corrupt_files(tmp_path):
-    with pytest.raises(ModelFileError, match="does not exist"):
-        load_dranet(tmp_path / "absent.keras")
-    (tmp_path / "weights.h5").write_bytes(b"x")
-    with pytest.raises(ModelFileError, match=r"expected a \.keras file"):
-        load_dranet(tmp_path / "weights.h5")
-    (tmp_path / "broken.keras").write_bytes(b"not a zip archive")
-    with pytest.raises(ModelFileError, match="could not be loaded"):
-        load_dranet(tmp_path / "broken.keras")
 
 
 def test_export_of_a_missing_model_is_one_line_and_exit_2(tmp_path, capsys):

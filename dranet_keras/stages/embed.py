@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dranet_keras.embedding import embed_folder, listing_path, list_images, save_embeddings
-    from dranet_keras.serving import load_dranet
+    from dranet_keras.models.loading import load_dranet
 
     listing_path(args.out)  # fail on a bad output name, missing or empty folder before any work
     list_images(args.images)

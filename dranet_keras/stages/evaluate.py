@@ -137,10 +137,8 @@ def _embed(model, model_path, records, name, config, cache_dir):
 
 
 def run(args: argparse.Namespace) -> int:
-    import keras
-
-    import dranet_keras.models  # noqa: F401  (registers DRANet so that load_model finds it)
     from dranet_keras.data.manifest import read_manifest
+    from dranet_keras.models.loading import load_dranet
 
     config = load_config(args.params, args.overrides)
     variant = args.variant or config.model.variant
@@ -150,10 +148,7 @@ def run(args: argparse.Namespace) -> int:
     if not model_path.is_file():
         raise UserError(f"model file {model_path} does not exist; train it first (dranet train --variant {variant})")
     split = read_manifest(manifest)
-    try:
-        model = keras.saving.load_model(model_path)
-    except (OSError, ValueError, TypeError) as error:
-        raise UserError(f"model file {model_path} could not be loaded as a Keras model: {error}") from None
+    model = load_dranet(model_path)
     features = [_embed(model, model_path, records, name, config, args.cache_dir)
                 for name, records in (("query", split.query), ("gallery", split.gallery))]
     evaluation = config.eval

@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dranet_keras.serving import export_saved_model, load_dranet
+    from dranet_keras.models.loading import load_dranet
+    from dranet_keras.serving import export_saved_model
 
     model = load_dranet(args.model)
     directory = export_saved_model(model, args.out, tflite_path=args.tflite)
