@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dranet_keras import layout, multi_worker_fix
+from dranet_keras import layout
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_path, atomic_write_json, atomic_write_text
 
@@ -143,7 +143,11 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
     if name == "multi_worker":
-        multi_worker_fix.apply()  # Keras 3 fit() is broken in multi-worker mode; see the module
+        # Keras 3 fit() is broken in multi-worker mode; the fix patches Keras internals, so it
+        # is imported (and version-checked) for this strategy only.
+        from dranet_keras import multi_worker_fix
+
+        multi_worker_fix.apply()
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         try:
@@ -221,15 +225,21 @@ class CSVLog(keras.callbacks.Callback):
 
 
 class LearningRateLogger(keras.callbacks.Callback):
-    """Adds `lr` (the rate of the epoch's last step) to the epoch logs, for the CSV log."""
+    """Adds `lr` (the rate of the epoch's last step) to the epoch logs, for the CSV log.
+
+    `schedule`: the LearningRateSchedule the optimizer was compiled with, or None for a constant
+    rate. (The optimizer's public `learning_rate` is the rate of the *next* step.)
+    """
+
+    def __init__(self, schedule: keras.optimizers.schedules.LearningRateSchedule | None = None):
+        super().__init__()
+        self.schedule = schedule
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)  # mixed_float16
-        rate = optimizer._learning_rate  # noqa: SLF001 - the schedule itself, not its current value
-        if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-            rate = rate(optimizer.iterations - 1)
+        optimizer = self.model.optimizer
+        rate = optimizer.learning_rate if self.schedule is None else self.schedule(optimizer.iterations - 1)
         logs["lr"] = float(ops.convert_to_numpy(rate))
 
 
@@ -362,7 +372,7 @@ def fit_dranet(
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
 
-    all_callbacks = [LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
+    all_callbacks = [LearningRateLogger(rate), keras.callbacks.TerminateOnNaN()]
     if output_dir is not None:
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)

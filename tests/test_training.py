@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from dranet_keras.models import DRANet  # noqa: F401  (registers the classes saved models use)
-from dranet_keras.training import ResumeMismatchError, WarmupDecay, fit_dranet, make_optimizer
+from dranet_keras.training import LearningRateLogger, ResumeMismatchError, WarmupDecay, fit_dranet, make_optimizer
 
 HERE = Path(__file__).parent
 WORKER = HERE / "tiny_training.py"
@@ -61,6 +61,23 @@ def test_make_optimizer_sgd_and_unknown():
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == 0.8 and sgd.weight_decay == 1e-4
     with pytest.raises(ValueError, match="adamw"):
         make_optimizer("adam", 0.01)
+
+
+@pytest.mark.parametrize("loss_scaled", [False, True])
+def test_lr_logger_reports_the_rate_of_each_epoch_s_last_step(loss_scaled):
+    """Public optimizer API only (iterations, learning_rate), also under a LossScaleOptimizer."""
+    schedule = WarmupDecay(1e-2, steps_per_epoch=3, epochs=4, warmup_epochs=2, milestones=(3,), gamma=0.5)
+    for logger, rate in ((LearningRateLogger(schedule), schedule), (LearningRateLogger(), 0.25)):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        optimizer = keras.optimizers.SGD(rate)
+        model.compile(optimizer=keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaled else optimizer, loss="mse")
+        x = np.ones((6, 2), "float32")
+        history = model.fit(x, x[:, :1], batch_size=2, epochs=4, verbose=0, callbacks=[logger])
+        if rate is schedule:  # last step of epoch e is step 3e + 2: epochs (3e + 2) / 3 done
+            expected = [1e-2 * (0.01 + 0.99 * min((3 * e + 2) / 3 / 2, 1)) * 0.5 ** ((3 * e + 2) / 3 >= 3) for e in range(4)]
+        else:
+            expected = [0.25] * 4
+        np.testing.assert_allclose(history.history["lr"], expected, rtol=1e-5)
 
 
 def _env(**extra):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 from keras import layers, ops
-from keras.src.losses.loss import scale_loss_for_distribution  # no public alias in Keras 3
+from keras.src.losses.loss import scale_loss_for_distribution  # no public alias in Keras 3; fenced by tests/test_keras_fences.py
 
 from dranet_keras.layers import ChannelReverseAttention, SpatialReverseAttention
 from dranet_keras.losses import batch_hard_triplet, cross_entropy
