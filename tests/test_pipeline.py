@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dranet_keras.config import VARIANTS, load_config
+from dranet_keras import layout
+from dranet_keras.config import load_config
+from dranet_keras.variants import VARIANTS
+from tests.formats import check as check_format
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p for p in (ROOT / "experiments").glob("*.yaml") if p.name != "paper_results.yaml")
@@ -130,6 +133,12 @@ def test_dvc_repro_end_to_end_on_a_tiny_config(tmp_path):
         return done.stdout
 
     dvc("repro")
+    prepared = layout.prepared_dir("synthetic")
+    written = [prepared / layout.MANIFEST, prepared / layout.STATS]
+    written += [layout.model_dir("dra") / name for name in (layout.TRAIN_META, layout.TRAINING_LOG)]
+    written += [layout.results_dir("dra") / name for name in (layout.METRICS, layout.CMC, layout.RANKINGS)]
+    for path in written:
+        check_format(repo / path)  # docs/formats.md
     metrics = json.loads((repo / "results" / "dra" / "metrics.json").read_text())
     assert 0.0 <= metrics["mAP"] <= 1.0 and metrics["dataset"] == "synthetic"
     meta = json.loads((repo / "models" / "dra" / "train_meta.json").read_text())

@@ -1,4 +1,4 @@
-"""Fixture pipeline outputs that follow CONTRACTS.md: results/<variant>/{metrics.json, cmc.csv,
+"""Fixture pipeline outputs that follow docs/formats.md: results/<variant>/{metrics.json, cmc.csv,
 rankings.json}, models/<variant>/{training_log.csv, train_meta.json}, small PNG images."""
 
 from __future__ import annotations

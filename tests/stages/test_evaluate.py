@@ -1,4 +1,4 @@
-"""The evaluate stage's pure core and its output files (CONTRACTS.md formats)."""
+"""The evaluate stage's pure core and its output files (docs/formats.md)."""
 
 import json
 import subprocess
