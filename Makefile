@@ -1,5 +1,5 @@
 # Two commands do everything: `make demo` (the DVC pipeline on synthetic data -> HTML report)
-# and `make test` (the test suite). Both create .venv on first use.
+# and `make test` (the test suite; `make test-fast` skips the slow tests). Both create .venv on first use.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export DVC_NO_ANALYTICS ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo test install benchmarks clean
+.PHONY: demo test test-fast install benchmarks clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ demo: $(STAMP)
 test: export DRANET_REQUIRE_JAX = 1
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the inner loop: everything but @pytest.mark.slow (what trains, traces a full DRANet step, runs
+# dvc repro, executes notebooks or drives Chromium); under 2 minutes on 2 cores
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/model_step.py
