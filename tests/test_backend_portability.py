@@ -92,6 +92,7 @@ def test_losses_match_numpy():
     assert float(batch_hard_triplet(pids, features, margin=0.5)) == pytest.approx(1.5 / 4, abs=1e-4)
 
 
+@pytest.mark.slow  # a second interpreter that imports JAX and TensorFlow and re-runs the layer tests
 def test_layer_and_loss_tests_pass_on_jax():
     if importlib.util.find_spec("jax") is None:
         if os.environ.get("DRANET_REQUIRE_JAX") == "1":
