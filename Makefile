@@ -28,8 +28,8 @@ test: export DRANET_REQUIRE_JAX = 1
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# the inner loop: everything but @pytest.mark.slow (what trains, traces a full DRANet step, runs
-# dvc repro, executes notebooks or drives Chromium); under 2 minutes on 2 cores
+# the inner loop: everything but @pytest.mark.slow (what trains, runs dvc repro, executes the
+# notebooks or re-runs the layer tests under JAX)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 

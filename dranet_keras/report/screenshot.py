@@ -13,9 +13,14 @@ from dranet_keras.io import atomic_path
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
+def find_chromium() -> str | None:
+    """Path of a Chromium/Chrome binary on PATH, or None."""
+    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
+
+
 def screenshot(html_path, png_path, width: int = 1280, height: int = 4000, timeout: float = 120.0) -> Path:
     """Save the top `width` x `height` pixels of the page `html_path` as `png_path`."""
-    executable = next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
+    executable = find_chromium()
     if executable is None:
         raise UserError(f"--screenshot needs Chromium on PATH (tried {', '.join(CHROMIUM_NAMES)}); Debian: apt-get install chromium")
     png_path = Path(png_path)

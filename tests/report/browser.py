@@ -1,5 +1,6 @@
-"""Open a report in headless Chromium and record what a viewer would see: console messages,
-uncaught errors, every network request, and a full-page screenshot.
+"""A test driver (not part of the package): open a report in headless Chromium and record what
+a viewer would see: console messages, uncaught errors, every network request, and a full-page
+screenshot.
 
 Uses the Chrome DevTools Protocol over `--remote-debugging-pipe` (NUL-separated JSON on file
 descriptors 3 and 4), so it needs only the `chromium` binary, no websocket client and no port.
@@ -12,7 +13,6 @@ import fcntl
 import json
 import os
 import select
-import shutil
 import subprocess
 import tempfile
 import time
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_bytes
+from dranet_keras.report.screenshot import CHROMIUM_NAMES, find_chromium
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -51,11 +51,6 @@ class PageVisit:
     requests: list[str] = field(default_factory=list)  # every URL the page asked for (incl. itself)
     title: str = ""
     screenshot: Path | None = None
-
-
-def find_chromium() -> str | None:
-    """Path of a Chromium/Chrome binary on PATH, or None."""
-    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
 
 
 class _DevTools:
