@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -35,3 +37,34 @@ def atomic_write_text(path, text: str) -> None:
 def atomic_write_json(path, value) -> None:
     """JSON (indented, keys in insertion order, trailing newline) written atomically."""
     atomic_write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = ".tmp"):
+    """A temporary path beside `path` for a library's own saver (`model.save`, `save_weights`):
+    fsynced and moved onto `path` when the block ends without error, removed otherwise.
+    `suffix`: the ending the saver insists on (e.g. ".keras", ".weights.h5")."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def remove_temp_files(path) -> list[Path]:
+    """Delete what an interrupted atomic write of `path` left (`.<name>.*` beside it)."""
+    path = Path(path)
+    leftovers = sorted(path.parent.glob(f".{glob.escape(path.name)}.*")) if path.parent.is_dir() else []
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
