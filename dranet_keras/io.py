@@ -68,3 +68,19 @@ def remove_temp_files(path) -> list[Path]:
     for leftover in leftovers:
         leftover.unlink(missing_ok=True)
     return leftovers
+
+
+def check_writable(*paths) -> None:
+    """Refuse, before any work, output `paths` that cannot be created: under a file, or in a
+    read-only or forbidden folder (a UserError naming the path)."""
+    from dranet_keras.errors import UserError
+
+    for path in paths:
+        path = Path(path).absolute()
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise UserError(f"cannot write {path}: {folder} is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(f"cannot write {path}: {folder} is read-only or not writable by this user")

@@ -3,7 +3,8 @@
 Python's `zipfile` silently rewrites member names that escape the target ("../x" -> "x") and
 `tarfile` before the "data" filter extracted them; a re-id archive never needs either, so any
 member that would land outside the target folder (absolute path, "..", a link pointing out) is
-rejected with an error naming the archive and the member, before anything is written.
+rejected with an error naming the archive and the member, before anything is written; so is
+an archive that would expand beyond a size or ratio cap (a "zip bomb").
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from dranet_keras.config import DataConfig
 from dranet_keras.data.errors import DatasetError
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -43,25 +45,53 @@ def _check_member(archive: Path, target: Path, name: str, link: str | None = Non
         raise DatasetError(f"{archive}: link {name!r} -> {link!r} points outside {target}; refusing to extract")
 
 
-def _extract_zip(archive: Path, target: Path) -> None:
+def _check_size(archive: Path, total: int, max_bytes: int, max_ratio: int) -> None:
+    """Refuse a decompression bomb: `total` (the members' declared sizes, which zipfile and
+    tarfile do not read past) above `max_bytes`, or above `max_ratio` x the archive's size."""
+    ratio = total / max(archive.stat().st_size, 1)
+    if total > max_bytes:
+        raise DatasetError(
+            f"{archive}: would extract {total:,} bytes, more than data.max_extract_bytes={max_bytes:,}; "
+            "raise that key if the archive is genuine"
+        )
+    if ratio > max_ratio:
+        raise DatasetError(
+            f"{archive}: would extract {total:,} bytes, {ratio:.0f}x its size (more than "
+            f"data.max_extract_ratio={max_ratio}); raise that key if the archive is genuine"
+        )
+
+
+def _extract_zip(archive: Path, target: Path, max_bytes: int, max_ratio: int) -> None:
     with zipfile.ZipFile(archive) as handle:
-        for name in handle.namelist():
-            _check_member(archive, target, name)
+        members = handle.infolist()
+        for member in members:
+            _check_member(archive, target, member.filename)
+        _check_size(archive, sum(member.file_size for member in members), max_bytes, max_ratio)
         handle.extractall(target)
 
 
-def _extract_tar(archive: Path, target: Path) -> None:
+def _extract_tar(archive: Path, target: Path, max_bytes: int, max_ratio: int) -> None:
     with tarfile.open(archive) as handle:
-        for member in handle.getmembers():
+        members = handle.getmembers()
+        for member in members:
             _check_member(archive, target, member.name, member.linkname if member.issym() or member.islnk() else None)
+        _check_size(archive, sum(member.size for member in members), max_bytes, max_ratio)
         handle.extractall(target, filter="data")
 
 
-def extract_archive(archive: str | Path, destination: str | Path) -> Path:
+def extract_archive(
+    archive: str | Path,
+    destination: str | Path,
+    *,
+    max_bytes: int = DataConfig.max_extract_bytes,
+    max_ratio: int = DataConfig.max_extract_ratio,
+) -> Path:
     """Extract `archive` once into `destination` and return it.
 
     Extraction goes to a temporary sibling folder that is renamed when complete, so an
     interrupted run leaves nothing half-extracted; an existing `destination` is reused as is.
+    An archive that would write more than `max_bytes`, or more than `max_ratio` times its own
+    size, is refused before anything is written.
     """
     archive, destination = Path(archive), Path(destination)
     if destination.is_dir():
@@ -71,10 +101,8 @@ def extract_archive(archive: str | Path, destination: str | Path) -> Path:
     try:
         target = staging.resolve()
         try:
-            if zipfile.is_zipfile(archive):
-                _extract_zip(archive, target)
-            else:
-                _extract_tar(archive, target)
+            extract = _extract_zip if zipfile.is_zipfile(archive) else _extract_tar
+            extract(archive, target, max_bytes, max_ratio)
         except (zipfile.BadZipFile, tarfile.TarError, OSError) as error:
             raise DatasetError(f"{archive}: cannot extract ({error}); expected a zip or tar archive") from None
         os.replace(staging, destination)

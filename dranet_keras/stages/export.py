@@ -22,8 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dranet_keras.io import check_writable
     from dranet_keras.serving import export_saved_model, load_dranet
 
+    check_writable(args.out, *([args.tflite] if args.tflite else []))  # before the model loads
     model = load_dranet(args.model)
     directory = export_saved_model(model, args.out, tflite_path=args.tflite)
     height, width, _ = model.image_shape

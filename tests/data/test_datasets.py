@@ -110,7 +110,7 @@ def test_folder_layout_with_and_without_camera_ids(tmp_path):
     camids = [r.camid for r in alone.train + alone.query + alone.gallery]
     assert sorted(camids) == list(range(len(camids)))  # every image its own camera
     write_image(root / "query" / "alice" / "cam1_x.jpg")
-    with pytest.raises(DatasetError, match="alice: person folder name is not an integer"):
+    with pytest.raises(DatasetError, match="alice: person id .alice. is not a decimal integer"):
         load_dataset("folder", root)
 
 

@@ -44,7 +44,7 @@ def test_prepare_reports_corrupt_images(tmp_path, capsys):
     args = prepare_args(tmp_path, ["data.name=market1501", f"data.root={root}"])
     assert main(args) == 2
     assert "0003_c1s1_000101_00.jpg" in capsys.readouterr().err
-    with pytest.warns(UserWarning, match="skipping corrupt image .*0003_c1s1_000101_00.jpg"):
+    with pytest.warns(UserWarning, match="skipping image .*0003_c1s1_000101_00.jpg: it cannot be decoded"):
         assert main(args + ["--set", "data.skip_corrupt=true"]) == 0
     split = read_manifest(tmp_path / "prepared" / "market1501" / "manifest.csv")
     assert (len(split.train), len(split.query), len(split.gallery)) == (5, 1, 4)
