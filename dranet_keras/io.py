@@ -82,5 +82,9 @@ def check_writable(*paths) -> None:
             folder = folder.parent
         if not folder.is_dir():
             raise UserError(f"cannot write {path}: {folder} is a file, not a folder")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise UserError(f"cannot write {path}: {folder} is read-only or not writable by this user")
+        try:  # a real probe: os.access says yes to root on read-only or special file systems
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as error:
+            raise UserError(f"cannot write {path}: {folder} is not writable ({error.strerror})") from None
