@@ -5,11 +5,12 @@ made of (`WarmupDecay`, `make_optimizer`, `make_strategy`, `AtomicCheckpoint`, .
 a notebook can assemble its own `model.fit`.
 
 What Keras already does well is used as is: `keras.optimizers.AdamW`/`SGD`, `TerminateOnNaN`,
-`BackupAndRestore` (model + optimizer state, so the LR schedule resumes at the
+`BackupAndRestore`'s schedule (model + optimizer state, so the LR schedule resumes at the
 right step), `keras.mixed_precision`, and `tf.distribute` strategies. Written here: the re-id
 learning-rate schedule (Bag of Tricks: linear warmup from 1% then x0.1 steps), atomic
-checkpoints and CSV log (Keras writes both in place, so a kill mid-write leaves a broken file),
-and the bookkeeping that makes a resumed run's log identical to an uninterrupted one.
+checkpoints, CSV log and backup files (Keras writes them in place, so a kill mid-write leaves
+a broken file), a lock per output folder, and the bookkeeping that makes a resumed run's log
+identical to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -388,7 +389,9 @@ def fit_dranet(
     the end, atomically, and keeps a
     `backup/` of model + optimizer state after every epoch (and every `backup_every_steps`
     steps): calling `fit_dranet` again with the same arguments after an interruption, even a
-    SIGKILL, resumes there and finishes the planned `epochs`; the backup is removed at the end.
+    SIGKILL at any moment, resumes there and finishes the planned `epochs`; the backup is
+    removed at the end. The folder is locked (`run_lock`) while training: a second trainer
+    into it raises `RunLockedError`.
 
     `deterministic=True` seeds everything with `seed` (0 if None) and enables TensorFlow op
     determinism (process-wide): two runs give identical losses and weights.
