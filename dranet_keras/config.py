@@ -265,7 +265,7 @@ def _coerce_type(value: Any, annotation: Any, where: str) -> Any:
                 return _coerce(value, option, where)
             except ConfigError as error:
                 errors.append(str(error))
-        raise ConfigError(errors[0])
+        raise ConfigError(errors[0] + (" (or null)" if type(None) in options else ""))
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")

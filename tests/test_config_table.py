@@ -19,7 +19,7 @@ CLI = (
 
 # key -> bad values (YAML, as --set takes them). Every key of the config must be here.
 BAD = {
-    "seed": ["-1", "1.5", "2**40"],
+    "seed": ["-1", "1.5", "2**40", "!!python/object/apply:os.system ['true']"],
     "model.variant": ["resnet"],
     "model.variants": ["[dra, nope]", "dra"],
     "model.height": ["0", "-64"],
