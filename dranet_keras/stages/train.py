@@ -6,6 +6,7 @@ finished epoch (models/<variant>/backup/)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import math
 import platform
@@ -83,7 +84,11 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
 
     split = read_manifest(manifest)
     check_trainable(config, split, manifest)
-    with run_lock(output_dir):  # a second trainer into this folder stops here, before TensorFlow
+    # A second trainer into this folder stops here, before TensorFlow starts. Multi-worker
+    # runs start one process per machine, possibly on a shared folder: only the chief locks it
+    # (inside fit_dranet, once it knows which worker it is).
+    multi_worker = config.train.strategy == "multi_worker"
+    with contextlib.nullcontext() if multi_worker else run_lock(output_dir):
         return _train(config, variant, split, output_dir)
 
 
