@@ -75,7 +75,8 @@ def main(argv=None) -> int:
             load_config(args.params, args.overrides)  # a typo fails here, before any slow work
         return int(args.run(args) or 0)
     except UserError as error:
-        print(f"dranet {args.command}: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split())  # one line, whatever the message holds
+        print(f"dranet {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"dranet {args.command}: interrupted", file=sys.stderr)

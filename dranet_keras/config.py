@@ -8,15 +8,17 @@ name the key and the valid ones.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, NamedTuple
 
 import yaml
 
 from dranet_keras import layout
+from dranet_keras.data.archives import MAX_EXTRACT_BYTES, MAX_EXTRACT_RATIO
 from dranet_keras.data.datasets import DATASETS
 from dranet_keras.data.synthetic import SyntheticSpec
 from dranet_keras.errors import UserError
@@ -58,7 +60,7 @@ class ModelConfig:
 class DataConfig:
     """Which data set, where it lives, and how the synthetic one is generated."""
 
-    name: str = "synthetic"
+    name: Literal[DATASETS] = "synthetic"
     root: str = "data/raw/synthetic"
     prepared_dir: str = layout.PREPARED_ROOT
     synthetic_train_ids: int = _SYNTHETIC.train_ids
@@ -73,10 +75,9 @@ class DataConfig:
     include_val: bool = True  # msmt17: train on list_train + list_val (as published results do)
     camera_ids: bool = True  # folder: False = every image its own camera (see README, Data sets)
     skip_corrupt: bool = False
-
-    def __post_init__(self):
-        if self.name not in DATASETS:
-            raise ConfigError(f"data.name: {self.name!r} is not one of {list(DATASETS)}")
+    max_image_pixels: int = 50_000_000  # larger images are refused (or skipped): decompression bombs
+    max_extract_bytes: int = MAX_EXTRACT_BYTES  # archive extraction caps
+    max_extract_ratio: int = MAX_EXTRACT_RATIO
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,13 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 64
     steps_per_epoch: int | None = None
-    optimizer: str = "adamw"  # adamw | sgd
+    optimizer: Literal["adamw", "sgd"] = "adamw"
     learning_rate: float = 3.5e-4
     weight_decay: float = 5e-4
     momentum: float = 0.9
     warmup_epochs: int = 5
     warmup_factor: float = 0.01  # the LR warmup starts at this fraction of learning_rate
-    schedule: str = "step"  # step | cosine
+    schedule: Literal["step", "cosine"] = "step"
     lr_milestones: tuple[int, ...] = (15, 25)
     lr_gamma: float = 0.1
     label_smoothing: float = 0.1
@@ -100,37 +101,25 @@ class TrainConfig:
     loss_weight_s: float = 1.0
     triplet_weight: float = 0.0
     triplet_margin: float = 0.3
-    sampler: str = "random"  # random | pk
+    sampler: Literal["random", "pk"] = "random"
     instances_per_id: int = 4
     flip: bool = True
     pad: int = 10
     random_erasing: float = 0.5
-    mixed_precision: str | None = None  # None | mixed_float16 | mixed_bfloat16
-    strategy: str = "default"  # default | mirrored | multi_worker | tpu
+    mixed_precision: Literal["mixed_float16", "mixed_bfloat16"] | None = None
+    strategy: Literal["default", "mirrored", "multi_worker", "tpu"] = "default"
     deterministic: bool = False
-
-    def __post_init__(self):
-        choices = {
-            "optimizer": ("adamw", "sgd"),
-            "schedule": ("step", "cosine"),
-            "sampler": ("random", "pk"),
-            "strategy": ("default", "mirrored", "multi_worker", "tpu"),
-            "mixed_precision": (None, "mixed_float16", "mixed_bfloat16"),
-        }
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise ConfigError(f"train.{key}: {getattr(self, key)!r} is not one of {list(allowed)}")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """Retrieval evaluation."""
 
-    metric: str = "cosine"  # cosine | euclidean
+    metric: Literal["cosine", "euclidean"] = "cosine"
     flip_test: bool = True
     batch_size: int = 128
     max_rank: int = 50
-    protocol: str = "market"  # market | cuhk03
+    protocol: Literal["market", "cuhk03"] = "market"
     rerank: bool = True
     rerank_k1: int = 20
     rerank_k2: int = 6
@@ -148,10 +137,124 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self):
+        rows = feature_height(self.model.height, self.model.last_stride)
+        if self.model.parts > rows:
+            raise ConfigError(
+                f"model.parts: {self.model.parts} stripes but a {self.model.height}-pixel-high image gives "
+                f"{rows} feature rows (height / {2 ** (4 if self.model.last_stride == 1 else 5)}); "
+                f"use model.parts <= {rows} or a larger model.height"
+            )
+        train = self.train
+        if train.sampler == "pk" and train.batch_size % train.instances_per_id:
+            raise ConfigError(
+                f"train.batch_size: {train.batch_size} is not a multiple of train.instances_per_id "
+                f"({train.instances_per_id}), which train.sampler=pk needs"
+            )
+
+
+class Range(NamedTuple):
+    """Allowed interval of a number (None: unbounded on that side)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: `low` itself is excluded
+    high_open: bool = False
+
+    def contains(self, value) -> bool:
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {self.high}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+
+POSITIVE, NON_NEGATIVE = Range(1), Range(0)  # (for counts and sizes)
+FRACTION, PROBABILITY = Range(0, 1, low_open=True), Range(0, 1)
+# The allowed values of every numeric key (of the items, for lists). Choices are `Literal`
+# annotations; every float must also be finite and every string non-empty.
+RANGES = {
+    "seed": Range(0, 2**32 - 1),
+    "model.height": POSITIVE,
+    "model.width": POSITIVE,
+    "model.parts": POSITIVE,
+    "model.reduction": POSITIVE,
+    "model.reduce_dim": POSITIVE,
+    "data.synthetic_train_ids": POSITIVE,
+    "data.synthetic_test_ids": POSITIVE,
+    "data.synthetic_cameras": Range(2),
+    "data.synthetic_images_per_camera": Range(2),
+    "data.synthetic_height": Range(8),
+    "data.synthetic_width": Range(4),
+    "data.synthetic_distractors": NON_NEGATIVE,
+    "data.max_image_pixels": POSITIVE,
+    "data.max_extract_bytes": POSITIVE,
+    "data.max_extract_ratio": POSITIVE,
+    "train.epochs": POSITIVE,
+    "train.batch_size": POSITIVE,
+    "train.steps_per_epoch": POSITIVE,
+    "train.learning_rate": Range(0, low_open=True),
+    "train.weight_decay": NON_NEGATIVE,
+    "train.momentum": Range(0, 1, high_open=True),
+    "train.warmup_epochs": NON_NEGATIVE,
+    "train.warmup_factor": FRACTION,
+    "train.lr_milestones": NON_NEGATIVE,
+    "train.lr_gamma": FRACTION,
+    "train.label_smoothing": Range(0, 1, high_open=True),
+    "train.loss_weight_c": NON_NEGATIVE,
+    "train.loss_weight_s": NON_NEGATIVE,
+    "train.triplet_weight": NON_NEGATIVE,
+    "train.triplet_margin": NON_NEGATIVE,
+    "train.instances_per_id": POSITIVE,
+    "train.pad": NON_NEGATIVE,
+    "train.random_erasing": PROBABILITY,
+    "eval.batch_size": POSITIVE,
+    "eval.max_rank": POSITIVE,
+    "eval.rerank_k1": POSITIVE,
+    "eval.rerank_k2": POSITIVE,
+    "eval.rerank_lambda": PROBABILITY,
+    "eval.visual_queries": NON_NEGATIVE,
+}
+
+
+def feature_height(height: int, last_stride: int) -> int:
+    """Rows of the backbone's last feature map: ResNet50 halves (rounding up) 4 or 5 times."""
+    for _ in range(4 if last_stride == 1 else 5):
+        height = -(-height // 2)
+    return height
+
+
+def _check_scalar(value: Any, where: str) -> None:
+    """The type-independent rules: finite floats, non-empty strings, the key's `RANGES` entry."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    if isinstance(value, str) and not value.strip():
+        raise ConfigError(f"{where}: expected a non-empty string")
+    allowed = RANGES.get(where.split("[")[0])
+    if allowed is not None and isinstance(value, (int, float)) and not allowed.contains(value):
+        raise ConfigError(f"{where}: expected a value {allowed}, got {value!r}")
+
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Check `value` against a (simple) type annotation; lists become tuples."""
+    """Check `value` against a (simple) type annotation and the key's rules; lists become tuples."""
+    value = _coerce_type(value, annotation, where)
+    if not isinstance(value, tuple):
+        _check_scalar(value, where)
+    return value
+
+
+def _coerce_type(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed or isinstance(value, bool) != any(isinstance(a, bool) for a in allowed):
+            raise ConfigError(f"{where}: {value!r} is not one of {list(allowed)}")
+        return value
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)
         if value is None and type(None) in options:
@@ -164,7 +267,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
                 return _coerce(value, option, where)
             except ConfigError as error:
                 errors.append(str(error))
-        raise ConfigError(errors[0])
+        raise ConfigError(errors[0] + (" (or null)" if type(None) in options else ""))
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -190,7 +293,7 @@ def _build(cls: type, values: Mapping[str, Any], where: str):
         if key not in hints:
             raise ConfigError(f"unknown config key {path!r}; valid keys here: {', '.join(names)}")
         if dataclasses.is_dataclass(hints[key]):
-            kwargs[key] = _build(hints[key], value or {}, path)
+            kwargs[key] = _build(hints[key], {} if value is None else value, path)
         else:
             kwargs[key] = _coerce(value, hints[key], path)
     return cls(**kwargs)
@@ -208,7 +311,7 @@ def _set_nested(values: dict, dotted: str, raw: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
-    node[leaf] = yaml.safe_load(raw)
+    node[leaf] = _parse_yaml(raw, f"override {dotted}={raw}")
 
 
 def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict:
@@ -233,15 +336,47 @@ def merge(base: dict, update: Mapping) -> dict:
     return merged
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _parse_yaml(text: str, where: str):
+    """`text` as YAML (safe subset, unique keys); errors as one line naming `where`."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{where} is not valid YAML: {problem}{at}") from None
+
+
 def read_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping, with errors that name the file."""
+    """Read a non-empty YAML mapping, with errors that name the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read ({error.strerror})") from None
+    values = _parse_yaml(text, f"config file {path}")
+    if values is None:
+        # An empty file would silently mean every default (full-size images, 30 epochs).
+        raise ConfigError(f"config file {path} is empty; write the keys to change (e.g. copy params.yaml)")
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path}: expected a mapping at the top level")
     return values
@@ -254,6 +389,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         return config_from_dict(merge(values, parse_overrides(overrides)))
     except ConfigError as error:
         where = f" in {path}" if path is not None else ""
+        where += " with the --set overrides" if overrides else ""
         raise ConfigError(f"{error}{where}") from None
 
 

@@ -5,19 +5,23 @@ made of (`WarmupDecay`, `make_optimizer`, `make_strategy`, `AtomicCheckpoint`, .
 a notebook can assemble its own `model.fit`.
 
 What Keras already does well is used as is: `keras.optimizers.AdamW`/`SGD`, `TerminateOnNaN`,
-`BackupAndRestore` (model + optimizer state, so the LR schedule resumes at the
+`BackupAndRestore`'s schedule (model + optimizer state, so the LR schedule resumes at the
 right step), `keras.mixed_precision`, and `tf.distribute` strategies. Written here: the re-id
 learning-rate schedule (Bag of Tricks: linear warmup from 1% then x0.1 steps), atomic
-checkpoints and CSV log (Keras writes both in place, so a kill mid-write leaves a broken file),
-and the bookkeeping that makes a resumed run's log identical to an uninterrupted one.
+checkpoints, CSV log and backup files (Keras writes them in place, so a kill mid-write leaves
+a broken file), a lock per output folder, and the bookkeeping that makes a resumed run's log
+identical to an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
+import secrets
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -27,7 +31,8 @@ from keras import ops
 
 from dranet_keras import layout
 from dranet_keras.errors import UserError
-from dranet_keras.io import atomic_path, atomic_write_json, atomic_write_text
+from dranet_keras.io import atomic_path, atomic_write_json, atomic_write_text, remove_temp_files
+from dranet_keras.run_lock import run_lock
 
 if TYPE_CHECKING:
     from dranet_keras.models import DRANet
@@ -37,6 +42,7 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("step", "cosine")
 BACKUP_DIRNAME = layout.BACKUP
 LOG_FILENAME = layout.TRAINING_LOG
+BACKUP_METADATA = "training_metadata.json"  # the commit record of `CrashSafeBackup`
 LAST_FILENAME = layout.MODEL
 BEST_FILENAME = layout.BEST
 
@@ -243,15 +249,82 @@ class LearningRateLogger(keras.callbacks.Callback):
         logs["lr"] = float(ops.convert_to_numpy(rate))
 
 
-def _resume_epoch(backup_dir: Path) -> int | None:
-    """The epoch a `BackupAndRestore` backup resumes at, or None when there is no backup."""
-    metadata = backup_dir / "training_metadata.json"
-    if not metadata.is_file():
-        return None
+class CrashSafeBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose backup survives a kill at any moment.
+
+    Keras writes `latest.weights.h5` in place (a kill mid-write leaves a file that fails every
+    later resume) and its metadata separately. Here each backup is a new
+    `weights-<id>.weights.h5` (written to a temporary name, fsynced, renamed), then
+    `training_metadata.json` is replaced atomically to point at it and at the previous one:
+    that rename is the commit, so the backup on disk is always a complete old or new state.
+    Restoring (`restore_backup`, before `fit`) falls back to the previous state, with a
+    warning, when the newest does not load.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch"):
+        super().__init__(str(backup_dir), save_freq=save_freq, delete_checkpoint=True)
+
+    def on_train_begin(self, logs=None):
+        """Nothing: `restore_backup` ran before `fit` (the log must be truncated to match)."""
+
+    def _save_model(self):
+        backup_dir = Path(self.backup_dir)
+        name = f"weights-{self._current_epoch:04d}-{self._last_batch_seen:06d}-{secrets.token_hex(4)}.weights.h5"
+        with atomic_path(backup_dir / name, suffix=".weights.h5") as tmp:
+            self.model.save_weights(tmp, overwrite=True)
+        states = _backup_states(backup_dir)
+        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        atomic_write_json(backup_dir / BACKUP_METADATA, {**state, "previous": states[0] if states else None})
+        _remove_unreferenced(backup_dir)
+
+
+def _backup_states(backup_dir: Path) -> list[dict]:
+    """The committed states of a `CrashSafeBackup`, newest first ([] when there is none)."""
+    path = backup_dir / BACKUP_METADATA
+    if not path.is_file():
+        return []
     try:
-        return int(json.loads(metadata.read_text())["epoch"])
+        metadata = json.loads(path.read_text())
+        newest = {key: metadata[key] for key in ("epoch", "batch", "weights")}
     except (ValueError, KeyError, TypeError):
-        return 0
+        warnings.warn(f"{path}: not a backup record of this version; ignoring the backup", stacklevel=2)
+        return []
+    previous = metadata.get("previous")
+    return [newest, *([previous] if isinstance(previous, dict) else [])]
+
+
+def _remove_unreferenced(backup_dir: Path) -> None:
+    """Weights files no committed state points at (older ones; one a kill left uncommitted)."""
+    keep = {state["weights"] for state in _backup_states(backup_dir)}
+    for path in backup_dir.glob("*.weights.h5"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
+def restore_backup(model: keras.Model, backup_dir: Path) -> int | None:
+    """Load the newest loadable backup state into `model` (built and compiled); returns the
+    epoch to resume at, or None when there is nothing to resume. A state that fails to load
+    (a half-written file) is skipped with a warning."""
+    for state in _backup_states(backup_dir):
+        path = backup_dir / str(state["weights"])
+        try:
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            model.load_weights(path)
+            return int(state["epoch"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            warnings.warn(f"ignoring the backup {path}: it cannot be loaded ({error})", stacklevel=2)
+    return None
+
+
+def _remove_temp_files(output_dir: Path, backup_dir: Path) -> None:
+    """What a killed run's atomic writes left behind (only safe under the folder's lock)."""
+    for name in (LOG_FILENAME, LAST_FILENAME, BEST_FILENAME, "train_meta.json"):
+        remove_temp_files(output_dir / name)
+    if backup_dir.is_dir():
+        for path in backup_dir.glob(".*"):
+            path.unlink(missing_ok=True)
+        _remove_unreferenced(backup_dir)
 
 
 def _truncate_log(log_path: Path, keep_before_epoch: int) -> float:
@@ -326,7 +399,9 @@ def fit_dranet(
     the end, atomically, and keeps a
     `backup/` of model + optimizer state after every epoch (and every `backup_every_steps`
     steps): calling `fit_dranet` again with the same arguments after an interruption, even a
-    SIGKILL, resumes there and finishes the planned `epochs`; the backup is removed at the end.
+    SIGKILL at any moment, resumes there and finishes the planned `epochs`; the backup is
+    removed at the end. The folder is locked (`run_lock`) while training: a second trainer
+    into it raises `RunLockedError`.
 
     `deterministic=True` seeds everything with `seed` (0 if None) and enables TensorFlow op
     determinism (process-wide): two runs give identical losses and weights.
@@ -373,42 +448,53 @@ def fit_dranet(
         keras.mixed_precision.set_dtype_policy(previous_policy)
 
     all_callbacks = [LearningRateLogger(rate), keras.callbacks.TerminateOnNaN()]
-    if output_dir is not None:
-        output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        is_chief, role = worker_role(strategy)
-        backup_dir = output_dir / (BACKUP_DIRNAME if is_chief else f"{BACKUP_DIRNAME}-{role}")
-        signature = {
-            "num_ids": num_ids,
-            "variant": variant,
-            "input_shape": list(input_shape),
-            "model_kwargs": model_kwargs,
-            "optimizer": optimizer,
-            "steps_per_epoch": steps_per_epoch,
-        }
-        resume_epoch = _resume_epoch(backup_dir)
-        _check_resume_signature(backup_dir, json.loads(json.dumps(signature)), resuming=resume_epoch is not None)
-        if is_chief:
-            if resume_epoch is None:
-                # A fresh run: outputs of an earlier, finished run must not be appended to.
-                (output_dir / LOG_FILENAME).unlink(missing_ok=True)
-                (output_dir / BEST_FILENAME).unlink(missing_ok=True)
-            best = _truncate_log(output_dir / LOG_FILENAME, resume_epoch or 0)
-            if not (output_dir / BEST_FILENAME).is_file():
-                best = math.inf
-            all_callbacks += [
-                CSVLog(output_dir / LOG_FILENAME),
-                AtomicCheckpoint(output_dir / LAST_FILENAME, output_dir / BEST_FILENAME, "loss", best),
-            ]
-        # Last, so that a kill between the writes above and the backup only repeats an epoch
-        # (whose log row `_truncate_log` then drops) instead of losing one.
-        all_callbacks.append(
-            keras.callbacks.BackupAndRestore(
-                str(backup_dir), save_freq=backup_every_steps or "epoch", double_checkpoint=True
-            )
+    resume_epoch = None
+    with contextlib.ExitStack() as lock:
+        if output_dir is not None:
+            output_dir = Path(output_dir)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            is_chief, role = worker_role(strategy)
+            backup_dir = output_dir / (BACKUP_DIRNAME if is_chief else f"{BACKUP_DIRNAME}-{role}")
+            if is_chief:  # one chief per folder; the other workers write only their own backup
+                lock.enter_context(run_lock(output_dir))
+            _remove_temp_files(output_dir, backup_dir)
+            signature = {
+                "num_ids": num_ids,
+                "variant": variant,
+                "input_shape": list(input_shape),
+                "model_kwargs": model_kwargs,
+                "optimizer": optimizer,
+                "steps_per_epoch": steps_per_epoch,
+            }
+            states = _backup_states(backup_dir)
+            _check_resume_signature(backup_dir, json.loads(json.dumps(signature)), resuming=bool(states))
+            with strategy.scope():
+                resume_epoch = restore_backup(model, backup_dir)
+            if resume_epoch is None and states:  # none of them loads: start afresh
+                (backup_dir / BACKUP_METADATA).unlink()
+                _remove_unreferenced(backup_dir)
+            if is_chief:
+                if resume_epoch is None:
+                    # A fresh run: outputs of an earlier, finished run must not be appended to.
+                    (output_dir / LOG_FILENAME).unlink(missing_ok=True)
+                    (output_dir / BEST_FILENAME).unlink(missing_ok=True)
+                best = _truncate_log(output_dir / LOG_FILENAME, resume_epoch or 0)
+                if not (output_dir / BEST_FILENAME).is_file():
+                    best = math.inf
+                all_callbacks += [
+                    CSVLog(output_dir / LOG_FILENAME),
+                    AtomicCheckpoint(output_dir / LAST_FILENAME, output_dir / BEST_FILENAME, "loss", best),
+                ]
+            # Last, so that a kill between the writes above and the backup only repeats an epoch
+            # (whose log row `_truncate_log` then drops) instead of losing one.
+            all_callbacks.append(CrashSafeBackup(backup_dir, save_freq=backup_every_steps or "epoch"))
+        all_callbacks += list(callbacks)
+        history = model.fit(
+            dataset,
+            epochs=epochs,
+            initial_epoch=resume_epoch or 0,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=all_callbacks,
+            verbose=verbose,
         )
-    all_callbacks += list(callbacks)
-    history = model.fit(
-        dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose
-    )
     return model, history

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from dranet_keras.cli import COMMANDS, build_parser, main
 
@@ -74,3 +75,47 @@ def test_missing_params_file_is_one_line_and_exit_2(tmp_path):
 def test_unknown_command_is_a_usage_error_exit_2(tmp_path):
     done = _dranet("tran", cwd=tmp_path)
     assert done.returncode == 2 and "invalid choice: 'tran'" in done.stderr
+
+
+def _one_line(done, *fragments):
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and all(f in done.stderr for f in fragments), done.stderr
+
+
+def test_output_paths_under_a_file_are_refused_before_the_model_loads(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (8, 16)).save(images / "a.jpg")
+    missing_model = str(tmp_path / "no.keras")  # checked only after the outputs
+    done = _dranet("export", "--model", missing_model, "--out", str(tmp_path / "afile" / "exp"), cwd=tmp_path)
+    _one_line(done, "cannot write", "afile is a file, not a folder")
+    done = _dranet("embed", "--model", missing_model, "--images", str(images), "--out", str(tmp_path / "afile" / "x.npy"), cwd=tmp_path)
+    _one_line(done, "cannot write", "afile is a file, not a folder")
+
+
+def test_embed_refuses_an_image_over_the_pixel_limit_before_the_model_loads(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (8, 16)).save(images / "a.jpg")
+    Image.new("RGB", (100, 100)).save(images / "b.png")
+    done = _dranet(
+        "embed", "--model", str(tmp_path / "no.keras"), "--images", str(images), "--out", str(tmp_path / "x.npy"),
+        "--max-pixels", "5000", cwd=tmp_path,
+    )
+    _one_line(done, "b.png has 100x100 pixels, more than data.max_image_pixels=5000")
+
+
+def test_check_writable_probes_a_read_only_folder(tmp_path, monkeypatch):
+    from dranet_keras.errors import UserError
+    from dranet_keras.io import check_writable
+
+    check_writable(tmp_path / "new" / "deeper" / "x.npy")  # missing folders are fine
+    assert not (tmp_path / "new").exists()
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr("tempfile.mkstemp", read_only)
+    with pytest.raises(UserError, match="cannot write .*x.npy: .* is not writable \\(Read-only file system\\)"):
+        check_writable(tmp_path / "x.npy")

@@ -78,3 +78,62 @@ def test_round_trip_through_plain_values():
 
     config = load_config(None, ["train.lr_milestones=[3]", "model.variant=cic"])
     assert config_from_dict(config_to_dict(config)) == config
+
+
+def test_any_literal_field_is_checked_by_the_generic_builder():
+    """Choices come from `Literal` annotations alone (ints, strings, None in a union)."""
+    import dataclasses
+    from typing import Literal
+
+    from dranet_keras.config import _build
+
+    @dataclasses.dataclass(frozen=True)
+    class Section:
+        stride: Literal[1, 2] = 1
+        mode: Literal["a", "b"] | None = None
+
+    assert _build(Section, {"stride": 2, "mode": "b"}, "s") == Section(2, "b")
+    assert _build(Section, {"mode": None}, "s") == Section(1, None)
+    with pytest.raises(ConfigError, match=r"s.stride: 3 is not one of \[1, 2\]"):
+        _build(Section, {"stride": 3}, "s")
+    with pytest.raises(ConfigError, match=r"s.stride: True is not one of"):  # True == 1, but not a choice
+        _build(Section, {"stride": True}, "s")
+    with pytest.raises(ConfigError, match=r"s.mode: 'c' is not one of \['a', 'b'\] \(or null\)"):
+        _build(Section, {"mode": "c"}, "s")
+
+
+def test_every_range_names_a_real_key_whose_default_it_allows():
+    from dranet_keras.config import RANGES
+
+    defaults = config_to_dict(Config())
+    for key, allowed in RANGES.items():
+        value = defaults
+        for part in key.split("."):
+            value = value[part]  # a KeyError here: the table names a key that does not exist
+        for item in value if isinstance(value, list) else [] if value is None else [value]:
+            assert allowed.contains(item), (key, item, str(allowed))
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", r"is empty"),
+        ("train:\n  epochs: 3\n  epochs: 4\n", r"duplicate key 'epochs' at line 3"),
+        ("train: {learning_rate: .nan}\n", r"train.learning_rate: expected a finite number"),
+        ("model: {height: 64, parts: 5}\n", r"model.parts: 5 stripes .* 4 feature rows"),
+        ("model: {height: 48, last_stride: 2, parts: 3}\n", r"model.parts: 3 stripes .* 2 feature rows"),
+        ("train: {sampler: pk, batch_size: 30, instances_per_id: 4}\n", r"not a multiple of train.instances_per_id"),
+        ("train: 0\n", r"train: expected a mapping, got 0"),
+    ],
+)
+def test_file_level_and_cross_key_rules(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(write(tmp_path, text))
+
+
+def test_feature_rows_follow_the_resnet_strides():
+    from dranet_keras.config import feature_height
+
+    # conv1, pool, conv3, conv4 halve (rounding up); conv5 too when last_stride is 2
+    assert [feature_height(h, 1) for h in (256, 64, 48, 50, 1)] == [16, 4, 3, 4, 1]
+    assert [feature_height(h, 2) for h in (256, 64)] == [8, 2]

@@ -109,7 +109,7 @@ def _assert_learns(result: dict):
 
 def _assert_model_loads(path: Path, embedding_dim=2048):
     model = keras.saving.load_model(path)  # safe mode
-    embedding = model(np.zeros((2, 64, 32, 3), "float32"), training=False)
+    embedding = model(np.zeros((2, *model.image_shape), "float32"), training=False)
     assert tuple(embedding.shape) == (2, embedding_dim)
     return model
 
@@ -200,3 +200,66 @@ def test_multi_worker_on_two_localhost_processes(tmp_path):
     assert chief["iterations"] == other["iterations"] == 3 * STEPS
     _assert_model_loads(tmp_path / "worker0" / "model.keras")
     assert not (tmp_path / "worker1" / "model.keras").exists()  # only the chief writes outputs
+
+
+def _leftovers(out: Path) -> list[str]:
+    """Temporary files of interrupted atomic writes (dot files other than the lock)."""
+    return sorted(str(p.relative_to(out)) for p in out.rglob(".*") if p.name != ".lock")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_sigkill_at_every_write_point_then_rerun_logs_each_epoch_once(tmp_path):
+    """Real processes killed (SIGKILL) half-way through each kind of write, chained so that
+    each run resumes what the previous one left: first backup, later backup, backup commit,
+    log, final model; then a newest backup that is corrupt on disk."""
+    out = tmp_path / "run"
+    options = {**TINY, "epochs": 3, "seed": 1, "batch_size": 2, "steps_per_epoch": 2, "image_shape": [48, 16], "run_eagerly": True}
+
+    def killed(pattern, occurrence):
+        process = _start(out, {**options, "kill_at": [pattern, occurrence]})
+        assert process.wait(timeout=600) == -signal.SIGKILL, (out / "stderr.txt").read_text()[-3000:]
+
+    def committed():
+        path = out / "backup" / "training_metadata.json"
+        return json.loads(path.read_text())["epoch"] if path.exists() else None
+
+    start = time.perf_counter()
+    killed("weights-*.weights.h5", 1)  # epoch 0's backup, the first one: nothing committed
+    assert committed() is None and _leftovers(out) and [r["epoch"] for r in _log(out)] == ["0"]
+    killed("weights-*.weights.h5", 2)  # a fresh start (no backup); killed in epoch 1's backup
+    assert committed() == 1 and [r["epoch"] for r in _log(out)] == ["0", "1"]
+    killed("training_metadata.json", 1)  # resumes at 1; epoch 1's weights written, not committed
+    assert committed() == 1 and [r["epoch"] for r in _log(out)] == ["0", "1"]
+    killed("training_log.csv", 2)  # (the 1st write is the truncation to epoch 0) epoch 1's row
+    assert committed() == 1 and [r["epoch"] for r in _log(out)] == ["0"]
+    killed("model.keras", 1)  # epochs 1 and 2 done and backed up; the final save
+    assert committed() == 3 and [r["epoch"] for r in _log(out)] == ["0", "1", "2"]
+    assert any(".model.keras." in name for name in _leftovers(out))
+
+    result = _finish(_start(out, options), out)  # nothing left to train: only the final save
+    assert result["epochs_run"] == 0 and result["iterations"] == 3 * 2
+    assert [r["epoch"] for r in _log(out)] == ["0", "1", "2"]
+    assert not (out / "backup").exists() and _leftovers(out) == [] and not (out / ".lock").exists()
+    model = _assert_model_loads(out / "model.keras")
+    assert int(model.optimizer.iterations.numpy()) == 3 * 2
+    print(f"kill-and-resume chain: 6 processes in {time.perf_counter() - start:.0f} s")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_corrupt_newest_backup_is_ignored_with_a_warning_and_the_previous_one_resumed(tmp_path):
+    out = tmp_path / "run"
+    options = {**TINY, "epochs": 2, "seed": 1, "batch_size": 2, "steps_per_epoch": 2, "image_shape": [48, 16], "run_eagerly": True}
+    process = _start(out, {**options, "kill_at": ["model.keras", 1]})
+    assert process.wait(timeout=600) == -signal.SIGKILL
+    metadata = json.loads((out / "backup" / "training_metadata.json").read_text())
+    assert (metadata["epoch"], metadata["previous"]["epoch"]) == (2, 1)
+    newest = out / "backup" / metadata["weights"]
+    os.truncate(newest, newest.stat().st_size // 2)  # as a disk or a pre-commit-era backup could leave it
+
+    result = _finish(_start(out, options), out)
+    assert "ignoring the backup" in (out / "stderr.txt").read_text()
+    assert result["epochs_run"] == 1 and result["iterations"] == 2 * 2  # epoch 1 again, from the previous state
+    assert [r["epoch"] for r in _log(out)] == ["0", "1"]
+    _assert_model_loads(out / "model.keras")

@@ -4,7 +4,10 @@ Usage: python tests/tiny_training.py OUTPUT_DIR '{"epochs": 2, ...}'
 
 The JSON holds `fit_dranet` keyword arguments plus these test controls:
 `logical_cpus` (split the CPU into that many logical devices first), `pause_at`
-([epoch, batch]: after that batch write OUTPUT_DIR/paused and sleep, to be killed there).
+([epoch, batch]: after that batch write OUTPUT_DIR/paused and sleep, to be killed there),
+`kill_at` ([file-name pattern, n]: SIGKILL this process in the n-th (1-based) atomic write
+whose target matches the pattern, after half of the temporary file is written and before
+the rename), `image_shape` ([h, w]) and `run_eagerly` (skip graph tracing).
 Writes OUTPUT_DIR/result.json: per-epoch history, epochs run, a checksum of the weights.
 """
 
@@ -22,15 +25,37 @@ IMAGES_PER_ID = 8
 SHAPE = (64, 32, 3)
 
 
-def tiny_dataset(batch_size: int, seed: int = 0):
+def install_kill_hook(pattern: str, occurrence: int) -> None:
+    """Die by SIGKILL inside the `occurrence`-th `os.replace` onto a file matching `pattern`
+    (every atomic write of the product ends with one), the temporary file cut to half."""
+    import fnmatch
+    import os
+    import signal
+
+    replace, seen = os.replace, [0]
+
+    def replace_or_die(source, target, *args, **kwargs):
+        if fnmatch.fnmatch(Path(target).name, pattern):
+            seen[0] += 1
+            if seen[0] == occurrence:
+                size = os.path.getsize(source)
+                os.truncate(source, size // 2)
+                print(f"killed while writing {target} ({size} bytes, cut to {size // 2})", file=sys.stderr, flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+        return replace(source, target, *args, **kwargs)
+
+    os.replace = replace_or_die
+
+
+def tiny_dataset(batch_size: int, seed: int = 0, shape=SHAPE):
     """Each identity is a distinct colour layout (top/bottom halves) plus pixel noise."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
     colours = rng.uniform(0, 255, size=(NUM_IDS, 2, 3))
     labels = np.repeat(np.arange(NUM_IDS), IMAGES_PER_ID).astype("int32")
-    images = np.empty((len(labels), *SHAPE), "float32")
-    half = SHAPE[0] // 2
+    images = np.empty((len(labels), *shape), "float32")
+    half = shape[0] // 2
     images[:, :half] = colours[labels, 0][:, None, None, :]
     images[:, half:] = colours[labels, 1][:, None, None, :]
     images = np.clip(images + rng.normal(0, 20, images.shape), 0, 255).astype("float32")
@@ -43,6 +68,10 @@ def main(output_dir: str, raw: str) -> None:
     logical_cpus = options.pop("logical_cpus", None)
     pause_at = options.pop("pause_at", None)
     batch_size = options.pop("batch_size", 16)
+    shape = (*options.pop("image_shape", SHAPE[:2]), 3)
+    if "kill_at" in options:
+        install_kill_hook(*options.pop("kill_at"))
+    run_eagerly = options.pop("run_eagerly", False)
 
     import tensorflow as tf
 
@@ -52,6 +81,10 @@ def main(output_dir: str, raw: str) -> None:
     import keras
 
     from dranet_keras.training import fit_dranet, make_strategy
+
+    if run_eagerly:  # fit_dranet compiles the model; an eager run skips 30-70 s of tracing
+        compile_model = keras.Model.compile
+        keras.Model.compile = lambda self, *a, **k: compile_model(self, *a, **{**k, "run_eagerly": True})
 
     strategy = make_strategy(options.pop("strategy", "default"))
     out = Path(output_dir)
@@ -69,9 +102,9 @@ def main(output_dir: str, raw: str) -> None:
 
         callbacks.append(Pause())
     model, history = fit_dranet(
-        tiny_dataset(batch_size),
+        tiny_dataset(batch_size, shape=shape),
         num_ids=NUM_IDS,
-        input_shape=SHAPE,
+        input_shape=shape,
         output_dir=out,
         strategy=strategy,
         callbacks=callbacks,
@@ -81,7 +114,7 @@ def main(output_dir: str, raw: str) -> None:
     weights = np.concatenate([np.ravel(w) for w in model.get_weights()]).astype("float64")
     result = {
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "epochs_run": len(history.history["loss"]),
+        "epochs_run": len(history.history.get("loss", [])),
         "weights_sum": float(np.sum(weights)),
         "weights_abs_sum": float(np.sum(np.abs(weights))),
         # BatchNorm moving statistics are per worker (not synchronised); trainable weights are

@@ -3,7 +3,8 @@
 Python's `zipfile` silently rewrites member names that escape the target ("../x" -> "x") and
 `tarfile` before the "data" filter extracted them; a re-id archive never needs either, so any
 member that would land outside the target folder (absolute path, "..", a link pointing out) is
-rejected with an error naming the archive and the member, before anything is written.
+rejected with an error naming the archive and the member, before anything is written; so is
+an archive that would expand beyond a size or ratio cap (a "zip bomb").
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from dranet_keras.io import atomic_path
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
+
+# Extraction caps (config.py's data.max_extract_bytes / max_extract_ratio read these).
+MAX_EXTRACT_BYTES = 100 * 2**30  # Market-1501 with its 500k distractors is ~45 GB
+MAX_EXTRACT_RATIO = 200  # uncompressed / compressed size of an archive
 
 def is_archive(path: str | Path) -> bool:
     """Whether `path` is a file with an archive suffix we can extract."""
@@ -41,25 +46,53 @@ def _check_member(archive: Path, target: Path, name: str, link: str | None = Non
         raise DatasetError(f"{archive}: link {name!r} -> {link!r} points outside {target}; refusing to extract")
 
 
-def _extract_zip(archive: Path, target: Path) -> None:
+def _check_size(archive: Path, total: int, max_bytes: int, max_ratio: int) -> None:
+    """Refuse a decompression bomb: `total` (the members' declared sizes, which zipfile and
+    tarfile do not read past) above `max_bytes`, or above `max_ratio` x the archive's size."""
+    ratio = total / max(archive.stat().st_size, 1)
+    if total > max_bytes:
+        raise DatasetError(
+            f"{archive}: would extract {total:,} bytes, more than data.max_extract_bytes={max_bytes:,}; "
+            "raise that key if the archive is genuine"
+        )
+    if ratio > max_ratio:
+        raise DatasetError(
+            f"{archive}: would extract {total:,} bytes, {ratio:.0f}x its size (more than "
+            f"data.max_extract_ratio={max_ratio}); raise that key if the archive is genuine"
+        )
+
+
+def _extract_zip(archive: Path, target: Path, max_bytes: int, max_ratio: int) -> None:
     with zipfile.ZipFile(archive) as handle:
-        for name in handle.namelist():
-            _check_member(archive, target, name)
+        members = handle.infolist()
+        for member in members:
+            _check_member(archive, target, member.filename)
+        _check_size(archive, sum(member.file_size for member in members), max_bytes, max_ratio)
         handle.extractall(target)
 
 
-def _extract_tar(archive: Path, target: Path) -> None:
+def _extract_tar(archive: Path, target: Path, max_bytes: int, max_ratio: int) -> None:
     with tarfile.open(archive) as handle:
-        for member in handle.getmembers():
+        members = handle.getmembers()
+        for member in members:
             _check_member(archive, target, member.name, member.linkname if member.issym() or member.islnk() else None)
+        _check_size(archive, sum(member.size for member in members), max_bytes, max_ratio)
         handle.extractall(target, filter="data")
 
 
-def extract_archive(archive: str | Path, destination: str | Path) -> Path:
+def extract_archive(
+    archive: str | Path,
+    destination: str | Path,
+    *,
+    max_bytes: int = MAX_EXTRACT_BYTES,
+    max_ratio: int = MAX_EXTRACT_RATIO,
+) -> Path:
     """Extract `archive` once into `destination` and return it.
 
     Extraction goes to a temporary sibling folder that is renamed when complete, so an
     interrupted run leaves nothing half-extracted; an existing `destination` is reused as is.
+    An archive that would write more than `max_bytes`, or more than `max_ratio` times its own
+    size, is refused before anything is written.
     """
     archive, destination = Path(archive), Path(destination)
     if destination.is_dir():
@@ -67,10 +100,8 @@ def extract_archive(archive: str | Path, destination: str | Path) -> Path:
     with atomic_path(destination, directory=True) as staging:
         target = staging.resolve()
         try:
-            if zipfile.is_zipfile(archive):
-                _extract_zip(archive, target)
-            else:
-                _extract_tar(archive, target)
+            extract = _extract_zip if zipfile.is_zipfile(archive) else _extract_tar
+            extract(archive, target, max_bytes, max_ratio)
         except (zipfile.BadZipFile, tarfile.TarError, OSError) as error:
             raise DatasetError(f"{archive}: cannot extract ({error}); expected a zip or tar archive") from None
     return destination

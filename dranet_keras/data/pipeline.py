@@ -17,12 +17,11 @@ import numpy as np
 import tensorflow as tf
 
 from dranet_keras.data.errors import CorruptImageError
+from dranet_keras.data.images import SIGNATURES
 from dranet_keras.data.records import Record
 from dranet_keras.layers.random_erasing import RandomErasing
 
 SAMPLERS = ("random", "pk")
-# First bytes of the formats tf.io.decode_image reads; anything else is reported as corrupt.
-SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"BM", b"GIF8")
 
 
 def random_indices(num_records: int, num_batches: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:

@@ -48,7 +48,7 @@ def attention_from_files(model_path: Path, manifest_path: Path, root: Path, coun
         return None, f"{manifest_path} not found (run the prepare stage first)"
     from dranet_keras.models.loading import load_dranet
 
-    model = load_dranet(model_path)
+    model = load_dranet(model_path)  # a damaged or foreign file: one line naming it
     images, labels = training_samples(manifest_path, root, count, model.image_shape[:2])
     if labels.max(initial=0) >= model.num_ids:
         raise ReportInputError(f"{manifest_path}: training pid {labels.max()} >= the model's num_ids {model.num_ids}")

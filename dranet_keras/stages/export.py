@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dranet_keras.io import check_writable
+
+    check_writable(args.out, *([args.tflite] if args.tflite else []))  # before TensorFlow starts
     from dranet_keras.models.loading import load_dranet
     from dranet_keras.serving import export_saved_model
 

@@ -8,12 +8,14 @@ import argparse
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from dranet_keras import layout
 from dranet_keras.config import DataConfig, load_config
 from dranet_keras.data import Split, load_dataset
 from dranet_keras.data.errors import CorruptImageError
+from dranet_keras.data.images import image_problem
 from dranet_keras.data.manifest import split_stats, write_manifest
 from dranet_keras.data.preview import contact_sheet
 from dranet_keras.io import atomic_write_json
@@ -45,36 +47,27 @@ def dataset_options(data: DataConfig, seed: int) -> dict:
         "cuhk03_labeled": {"images_dir": extract / "images_labeled"},
         "cuhk03_detected": {"images_dir": extract / "images_detected"},
     }.get(data.name, {})
-    return {**options, "extract_dir": extract}
+    limits = {"max_bytes": data.max_extract_bytes, "max_ratio": data.max_extract_ratio}
+    return {**options, "extract_dir": extract, "extract_limits": limits}
 
 
-def _decodes(path: str) -> bool:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-        return True
-    except (OSError, SyntaxError, ValueError):
-        return False
-
-
-def validate_images(split: Split, skip_corrupt: bool) -> Split:
-    """`split` if every image decodes; else an error naming the bad files, or (with
-    `skip_corrupt`) the split without them and a warning per file."""
+def validate_images(split: Split, skip_corrupt: bool, max_pixels: int) -> Split:
+    """`split` if every image passes `image_problem`; else an error naming the first bad files,
+    or (with `skip_corrupt`) the split without them and a warning per file."""
     paths = sorted({r.path for records in split for r in records})
     with ThreadPoolExecutor(4) as pool:  # Pillow releases the GIL while decoding
-        bad = {path for path, ok in zip(paths, pool.map(_decodes, paths)) if not ok}
+        problems = dict(zip(paths, pool.map(partial(image_problem, max_pixels=max_pixels), paths)))
+    bad = {path: problem for path, problem in problems.items() if problem is not None}
     if not bad:
         return split
-    listed = sorted(bad)
     if not skip_corrupt:
+        examples = "; ".join(f"{path} {problem}" for path, problem in sorted(bad.items())[:3])
         raise CorruptImageError(
-            f"{len(bad)} image(s) cannot be decoded, e.g. {', '.join(listed[:3])}; "
+            f"{len(bad)} image(s) cannot be used: {examples}; "
             "fix or remove them, or set data.skip_corrupt=true to leave them out"
         )
-    for path in listed:
-        warnings.warn(f"skipping corrupt image {path}", stacklevel=2)
+    for path, problem in sorted(bad.items()):
+        warnings.warn(f"skipping image {path}: it {problem}", stacklevel=2)
     return Split(*([r for r in records if r.path not in bad] for records in split))
 
 
@@ -83,7 +76,7 @@ def prepare(data: DataConfig, seed: int, preview_ids: int | None = None) -> dict
     start = time.perf_counter()
     split = load_dataset(data.name, data.root, **dataset_options(data, seed))
     loaded = time.perf_counter() - start
-    split = validate_images(split, data.skip_corrupt)
+    split = validate_images(split, data.skip_corrupt, data.max_image_pixels)
     out = layout.prepared_dir(data.name, data.prepared_dir)
     write_manifest(split, out / layout.MANIFEST)
     stats = {"dataset": data.name, "synthetic": data.name == "synthetic", "root": data.root, **split_stats(split)}

@@ -6,15 +6,20 @@ finished epoch (models/<variant>/backup/)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import math
 import platform
 import time
+from collections import Counter
 from pathlib import Path
 
 from dranet_keras import layout
 from dranet_keras.config import Config, load_config
+from dranet_keras.data.records import Split
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_json
+from dranet_keras.run_lock import run_lock
 from dranet_keras.variants import VARIANTS
 
 
@@ -46,20 +51,56 @@ def model_kwargs(config: Config) -> dict:
     }
 
 
+def check_trainable(config: Config, split: Split, manifest: Path) -> None:
+    """Refuse, in one line and before TensorFlow starts, a batch the training split cannot fill."""
+    train = config.train
+    if len(split.train) < train.batch_size:
+        raise UserError(f"train.batch_size={train.batch_size} is larger than the {len(split.train)} training images in {manifest}")
+    if train.sampler == "pk":
+        per_id = Counter(record.pid for record in split.train)
+        needed = train.batch_size // train.instances_per_id
+        if len(per_id) < needed:
+            raise UserError(
+                f"train.sampler=pk: a batch of {train.batch_size} with train.instances_per_id={train.instances_per_id} "
+                f"needs {needed} identities, {manifest} has {len(per_id)}"
+            )
+        most = max(per_id.values())
+        if train.instances_per_id > most:
+            raise UserError(
+                f"train.instances_per_id={train.instances_per_id} but no identity in {manifest} has more than "
+                f"{most} training images; use at most {most}"
+            )
+
+
+def _final_loss(log_path: Path) -> float:
+    """The loss of the last epoch in the training log (this run may have resumed after it)."""
+    with open(log_path, newline="") as handle:
+        return float(list(csv.DictReader(handle))[-1]["loss"])
+
+
 def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dict:
     """Train `variant` as `config` says; returns the train_meta.json it writes."""
     if not manifest.is_file():
         raise UserError(f"{manifest} does not exist: run `dranet prepare` (or `dvc repro prepare`) first")
     from dranet_keras.data.manifest import read_manifest
+
+    split = read_manifest(manifest)
+    check_trainable(config, split, manifest)
+    # A second trainer into this folder stops here, before TensorFlow starts. Multi-worker
+    # runs start one process per machine, possibly on a shared folder: only the chief locks it
+    # (inside fit_dranet, once it knows which worker it is).
+    multi_worker = config.train.strategy == "multi_worker"
+    with contextlib.nullcontext() if multi_worker else run_lock(output_dir):
+        return _train(config, variant, split, output_dir)
+
+
+def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict:
     from dranet_keras.data.pipeline import train_dataset
-    from dranet_keras.training import fit_dranet, make_strategy
+    from dranet_keras.training import LOG_FILENAME, fit_dranet, make_strategy
 
     strategy = make_strategy(config.train.strategy)  # before any other TensorFlow work
-    split = read_manifest(manifest)
     num_ids = len({record.pid for record in split.train})
     train, size = config.train, (config.model.height, config.model.width)
-    if len(split.train) < train.batch_size:
-        raise UserError(f"train.batch_size={train.batch_size} is larger than the {len(split.train)} training images in {manifest}")
     data = train_dataset(
         split.train,
         size,
@@ -118,7 +159,7 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
         "num_ids": num_ids,
         "num_train_images": len(split.train),
         "seed": config.seed,
-        "final_loss": losses[-1] if losses else None,
+        "final_loss": _final_loss(output_dir / LOG_FILENAME),
         "wall_time_s": round(time.perf_counter() - start, 1),
         "strategy": train.strategy,
         "replicas": strategy.num_replicas_in_sync,

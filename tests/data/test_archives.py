@@ -62,3 +62,34 @@ def test_not_an_archive(tmp_path):
     archive.write_bytes(b"this is not a tar file" * 50)
     with pytest.raises(DatasetError, match="broken.tar: cannot extract"):
         extract_archive(archive, tmp_path / "out")
+
+
+def _bomb(path: Path, megabytes: int) -> Path:
+    """A zip of one member of `megabytes` MiB of zeros (~1000x smaller compressed)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as handle:
+        with handle.open("Market/bounding_box_train/zeros.jpg", "w") as member:
+            for _ in range(megabytes):
+                member.write(bytes(1 << 20))
+    return path
+
+
+def test_zip_bomb_is_refused_by_ratio_before_anything_is_written(tmp_path):
+    archive = _bomb(tmp_path / "bomb.zip", 20)
+    assert archive.stat().st_size < 100_000
+    with pytest.raises(DatasetError, match=r"bomb.zip: would extract 20,971,520 bytes, \d+x its size .*data.max_extract_ratio=200"):
+        extract_archive(archive, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.zip"]  # no folder, no staging left
+    # A genuine archive that compresses this well: raising the key lets it through.
+    assert (extract_archive(archive, tmp_path / "out", max_ratio=10_000) / "Market").is_dir()
+
+
+def test_total_size_cap_names_the_key(tmp_path):
+    archive = _bomb(tmp_path / "bomb.zip", 2)
+    with pytest.raises(DatasetError, match=r"2,097,152 bytes, more than data.max_extract_bytes=1,000,000"):
+        extract_archive(archive, tmp_path / "out", max_bytes=1_000_000, max_ratio=10_000)
+    with tarfile.open(tmp_path / "bomb.tar.gz", "w:gz") as handle:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 2 << 20
+        handle.addfile(info, io.BytesIO(bytes(info.size)))
+    with pytest.raises(DatasetError, match="bomb.tar.gz: .*data.max_extract_ratio"):
+        extract_archive(tmp_path / "bomb.tar.gz", tmp_path / "out2")

@@ -127,3 +127,16 @@ def test_errors(cuhk03_root):
     scipy.io.savemat(cuhk03_root / "cuhk-03.mat", {"labeled": np.zeros(3)})  # a v5 file
     with pytest.raises(DatasetError, match="not a MATLAB v7.3"):
         load_dataset("cuhk03_detected", cuhk03_root)
+
+
+def test_empty_or_damaged_mat_files_are_one_line_errors(cuhk03_root):
+    (cuhk03_root / "cuhk03_new_protocol_config_labeled.mat").write_bytes(b"")
+    with pytest.raises(DatasetError, match="cuhk03_new_protocol_config_labeled.mat: cannot read as a MATLAB file"):
+        load_dataset("cuhk03_labeled", cuhk03_root)
+    (cuhk03_root / "cuhk-03.mat").write_bytes(b"")
+    with pytest.raises(DatasetError, match="cuhk-03.mat: not a MATLAB v7.3"):
+        load_dataset("cuhk03_detected", cuhk03_root)
+    with h5py.File(cuhk03_root / "cuhk-03.mat", "w") as mat:  # HDF5, but the cells are not references
+        mat["detected"] = np.zeros((1, 5))
+    with pytest.raises(DatasetError, match="cuhk-03.mat: the 'detected' images cannot be read"):
+        load_dataset("cuhk03_detected", cuhk03_root)

@@ -110,7 +110,7 @@ def test_folder_layout_with_and_without_camera_ids(tmp_path):
     camids = [r.camid for r in alone.train + alone.query + alone.gallery]
     assert sorted(camids) == list(range(len(camids)))  # every image its own camera
     write_image(root / "query" / "alice" / "cam1_x.jpg")
-    with pytest.raises(DatasetError, match="alice: person folder name is not an integer"):
+    with pytest.raises(DatasetError, match="alice: person id .alice. is not a decimal integer"):
         load_dataset("folder", root)
 
 
@@ -123,10 +123,68 @@ def test_unknown_name_and_option(market_root):
 
 def test_config_accepts_exactly_the_registry_names():
     """The validator reads the registry's list: every reader's name is valid, others are not."""
-    from dranet_keras.config import ConfigError, DataConfig
+    from dranet_keras.config import ConfigError, config_from_dict
     from dranet_keras.data.datasets import READERS
 
     for name in (*READERS, "synthetic"):
-        assert DataConfig(name=name).name == name
+        assert config_from_dict({"data": {"name": name}}).data.name == name
     with pytest.raises(ConfigError, match="data.name: 'market'"):
-        DataConfig(name="market")
+        config_from_dict({"data": {"name": "market"}})
+
+
+@pytest.mark.parametrize(
+    "folders, message",
+    [
+        (["1", "01"], r"person folder '1' and .*01 are both pid 1"),
+        (["1", "\u0663"], r"person id '\u0663' is not a decimal integer in ASCII digits"),
+        (["1", "+1"], r"person id '\+1' is not a decimal integer"),
+        (["1", "12345678901234567890123"], r"person id 12345678901234567890123 is out of range"),
+        (["1", "-2"], r"person id -2 is out of range"),
+    ],
+)
+def test_folder_pids_are_exact_integers(tmp_path, folders, message):
+    root = tmp_path / "mine"
+    for pid in folders:
+        write_image(root / "train" / pid / "cam1_a.jpg")
+    for split in ("query", "gallery"):
+        write_image(root / split / "3" / "cam2_b.jpg")
+    with pytest.raises(DatasetError, match=message):
+        load_dataset("folder", root)
+
+
+def test_zero_padding_is_fine_when_every_split_spells_the_id_alike(tmp_path):
+    root = tmp_path / "mine"
+    for split, pid in (("train", "0007"), ("query", "0011"), ("gallery", "0011")):
+        write_image(root / split / pid / "cam1_a.jpg")
+    assert [r.pid for r in load_dataset("folder", root).query] == [11]
+    write_image(root / "gallery" / "11" / "cam2_a.jpg")
+    with pytest.raises(DatasetError, match="'11' and .*0011 are both pid 11"):
+        load_dataset("folder", root)
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("0002_c0s1_000452_03.jpg", r"camera number '0' is not an integer >= 1"),
+        ("12345678901234567890123_c1s1_000452_03.jpg", "person id 12345678901234567890123 is out of range"),
+        ("\u0663_c1s1_000452_03.jpg", "file name does not parse"),
+    ],
+)
+def test_market_camera_numbers_start_at_1_and_pids_fit_int64(market_root, name, message):
+    write_image(market_root / "bounding_box_train" / name)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset("market1501", market_root)
+
+
+def test_msmt17_binary_list_and_camera_0_are_one_line_errors(tmp_path):
+    root = tmp_path / "msmt"
+    for name in ("train", "test"):
+        (root / name).mkdir(parents=True)
+    for name in ("train", "val", "query", "gallery"):
+        (root / f"list_{name}.txt").write_text("0000/0000_000_01_0303morning_0015_0.jpg 0\n")
+    (root / "list_query.txt").write_text("0000/0000_000_00_0303morning_0015_0.jpg 0\n")
+    with pytest.raises(DatasetError, match=r"list_query.txt:1: camera number '00' is not an integer >= 1"):
+        load_dataset("msmt17", root)
+    (root / "list_train.txt").write_bytes(bytes(range(128, 256)))
+    with pytest.raises(DatasetError, match=r"list_train.txt: not a text file"):
+        load_dataset("msmt17", root)

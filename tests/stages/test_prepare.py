@@ -44,7 +44,44 @@ def test_prepare_reports_corrupt_images(tmp_path, capsys):
     args = prepare_args(tmp_path, ["data.name=market1501", f"data.root={root}"])
     assert main(args) == 2
     assert "0003_c1s1_000101_00.jpg" in capsys.readouterr().err
-    with pytest.warns(UserWarning, match="skipping corrupt image .*0003_c1s1_000101_00.jpg"):
+    with pytest.warns(UserWarning, match="skipping image .*0003_c1s1_000101_00.jpg: it cannot be decoded"):
         assert main(args + ["--set", "data.skip_corrupt=true"]) == 0
     split = read_manifest(tmp_path / "prepared" / "market1501" / "manifest.csv")
     assert (len(split.train), len(split.query), len(split.gallery)) == (5, 1, 4)
+
+
+def _market_with(tmp_path, name, save):
+    root = make_tree(tmp_path / "market", MARKET_FILES)
+    save(root / "query" / name)
+    return root, prepare_args(tmp_path, ["data.name=market1501", f"data.root={root}"])
+
+
+def test_a_format_tensorflow_cannot_decode_is_refused_whatever_its_name(tmp_path, capsys):
+    root, args = _market_with(tmp_path, "0004_c2s1_000201_00.jpg", lambda p: Image.new("RGB", (8, 16)).save(p, format="WEBP"))
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "0004_c2s1_000201_00.jpg is not a JPEG/PNG/BMP/GIF file" in error
+    with pytest.warns(UserWarning, match="skipping image .*0004_c2s1_000201_00.jpg: it is not a JPEG"):
+        assert main(args + ["--set", "data.skip_corrupt=true"]) == 0
+    assert len(read_manifest(tmp_path / "prepared" / "market1501" / "manifest.csv").query) == 1
+
+
+def test_images_over_the_pixel_limit_are_refused_or_skipped(tmp_path, capsys):
+    root, args = _market_with(tmp_path, "0004_c2s1_000201_00.png", lambda p: Image.new("RGB", (40, 30)).save(p))
+    (root / "query" / "0004_c2s1_000201_00.jpg").unlink()
+    args += ["--set", "data.max_image_pixels=1000"]  # the 16x8 images pass, the 40x30 one does not
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "has 40x30 pixels, more than data.max_image_pixels=1000" in error
+    with pytest.warns(UserWarning, match="skipping image .*0004_c2s1_000201_00.png: it has 40x30 pixels"):
+        assert main(args + ["--set", "data.skip_corrupt=true"]) == 0
+
+
+def test_pillows_own_bomb_limit_is_a_message_not_a_traceback(tmp_path, monkeypatch):
+    from dranet_keras.data.images import image_problem
+
+    path = tmp_path / "big.png"
+    Image.new("L", (100, 100)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow raises at 2x this: 10000 > 2000
+    problem = image_problem(path, max_pixels=10**9)
+    assert problem.startswith("has more pixels than data.max_image_pixels=1000000000 allows")

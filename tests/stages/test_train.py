@@ -17,3 +17,100 @@ def test_unknown_variant_is_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--variant", "dran"])
     assert exit_info.value.code == 2 and "dran" in capsys.readouterr().err
+
+
+def _manifest(tmp_path, images_per_id=(3, 3, 2, 2)):
+    """A hand-written manifest (training refuses it before any image is read)."""
+    rows = ["split,path,pid,camid"]
+    for pid, count in enumerate(images_per_id):
+        rows += [f"train,x/{pid}_{i}.jpg,{pid},{i % 2}" for i in range(count)]
+    rows += ["query,x/q.jpg,1,0", "gallery,x/g.jpg,1,1"]
+    path = tmp_path / "manifest.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["train.batch_size=12"], "train.batch_size=12 is larger than the 10 training images"),
+        (["train.sampler=pk", "train.batch_size=10", "train.instances_per_id=2"], "needs 5 identities, .* has 4"),
+        (["train.sampler=pk", "train.batch_size=8", "train.instances_per_id=4"], "instances_per_id=4 but no identity .* more than 3"),
+    ],
+)
+def test_infeasible_batches_are_refused_before_tensorflow(tmp_path, capsys, overrides, message):
+    import re
+
+    args = ["train", "--params", str(_params(tmp_path)), "--manifest", str(_manifest(tmp_path)), "--models-dir", str(tmp_path)]
+    for item in overrides:
+        args += ["--set", item]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and re.search(message, error), error
+
+
+def _params(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 0\nmodel: {height: 64, width: 32}\n")
+    return path
+
+
+def test_second_trainer_into_the_same_folder_is_refused_in_one_line(tmp_path, capsys):
+    import socket
+    import subprocess
+    import sys
+
+    from tests.test_run_lock import HOLD
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "dra")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        args = ["train", "--params", str(_params(tmp_path)), "--manifest", str(_manifest(tmp_path)), "--models-dir", str(tmp_path)]
+        assert main([*args, "--variant", "dra", "--set", "train.batch_size=2"]) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"in use by pid {holder.pid} on {socket.gethostname()}" in error
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_rerun_after_a_kill_in_the_final_save_finishes_with_a_final_loss(tmp_path):
+    """`dranet train` SIGKILLed while writing model.keras; the plain rerun only saves the model
+    and train_meta.json gets the logged last-epoch loss (it was None, then a TypeError)."""
+    import csv
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.data.fake_trees import write_image
+
+    rows = ["split,path,pid,camid"]
+    for pid in range(4):
+        for i in range(2):
+            rows.append(f"train,{write_image(tmp_path / 'img' / f'{pid}_{i}.jpg', size=(64, 32), value=40 * pid)},{pid},{i}")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    args = [
+        "train", "--params", str(_params(tmp_path)), "--manifest", str(manifest), "--models-dir", str(tmp_path / "models"),
+        "--variant", "baseline", "--set", "train.epochs=1", "--set", "train.batch_size=2", "--set", "train.steps_per_epoch=1",
+    ]
+    killer = "import sys\nfrom tests.tiny_training import install_kill_hook\ninstall_kill_hook('model.keras', 1)\nfrom dranet_keras.cli import main\nmain(sys.argv[1:])"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    first = subprocess.run([sys.executable, "-c", killer, *args], capture_output=True, text=True, env=env, timeout=600)
+    assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
+    out = tmp_path / "models" / "baseline"
+    assert not (out / "model.keras").exists() and not (out / "train_meta.json").exists()
+
+    rerun = subprocess.run([sys.executable, "-m", "dranet_keras.cli", *args], capture_output=True, text=True, env=env, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    meta = json.loads((out / "train_meta.json").read_text())
+    with open(out / "training_log.csv") as handle:
+        log = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in log] == ["0"] and meta["epochs_this_run"] == 0
+    assert meta["final_loss"] == pytest.approx(float(log[-1]["loss"]))
+    assert (out / "model.keras").is_file() and not (out / "backup").exists()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []

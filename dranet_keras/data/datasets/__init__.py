@@ -26,11 +26,14 @@ READERS = {
 DATASETS = (*READERS, "synthetic")
 
 
-def load_dataset(name: str, root: str | Path, *, extract_dir: str | Path | None = None, **options) -> Split:
+def load_dataset(
+    name: str, root: str | Path, *, extract_dir: str | Path | None = None, extract_limits: dict | None = None, **options
+) -> Split:
     """Read data set `name` from `root` as a Split of (path, pid, camid) records.
 
     `root` may also be the data set's original zip/tar archive: it is extracted safely, once,
-    into `extract_dir` (default: beside the archive, named after it). For "synthetic" the set
+    into `extract_dir` (default: beside the archive, named after it), within `extract_limits`
+    (`extract_archive`'s `max_bytes`/`max_ratio`). For "synthetic" the set
     is generated into `root` first unless it is already there with the same `options`
     (see `dranet_keras.data.synthetic.generate`). Other `options` go to the reader:
     `extra_gallery` (market1501), `include_val` (msmt17), `camera_ids` (folder),
@@ -44,7 +47,7 @@ def load_dataset(name: str, root: str | Path, *, extract_dir: str | Path | None 
         raise DatasetError(f"unknown data set {name!r}; expected one of {list(DATASETS)}")
     if is_archive(root):
         destination = Path(extract_dir) if extract_dir is not None else Path(root).with_name(archive_stem(root))
-        root = extract_archive(root, destination)
+        root = extract_archive(root, destination, **(extract_limits or {}))
     reader = READERS[name]
     try:
         inspect.signature(reader).bind(root, **options)

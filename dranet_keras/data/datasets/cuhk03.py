@@ -36,7 +36,6 @@ def extract_images(mat_path: Path, kind: str, images_dir: Path) -> None:
     """Write every non-empty `kind` image of `cuhk-03.mat` to `images_dir` as PNG (existing
     files are kept, so this runs once)."""
     import h5py
-    from PIL import Image
 
     try:
         mat = h5py.File(mat_path, "r")
@@ -46,19 +45,28 @@ def extract_images(mat_path: Path, kind: str, images_dir: Path) -> None:
         if kind not in mat:
             raise DatasetError(f"{mat_path}: has no {kind!r} group; expected {LAYOUT}")
         images_dir.mkdir(parents=True, exist_ok=True)
-        for pair, pair_ref in enumerate(mat[kind][0]):
-            cells = mat[pair_ref][:].T  # MATLAB stores column-major: (persons, 10) after .T
-            for person in range(cells.shape[0]):
-                for slot, ref in enumerate(cells[person]):
-                    target = images_dir / image_name(pair, person, slot)
-                    if target.exists():
-                        continue
-                    pixels = mat[ref][:].T
-                    if pixels.ndim < 3 or pixels.size == 0:  # an empty cell
-                        continue
-                    buffer = io.BytesIO()
-                    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format="PNG")
-                    atomic_write_bytes(target, buffer.getvalue())
+        try:
+            _write_cells(mat, kind, images_dir)
+        except (KeyError, TypeError, ValueError, IndexError, OSError) as error:  # h5py's, for a damaged file
+            raise DatasetError(f"{mat_path}: the {kind!r} images cannot be read ({error}); expected {LAYOUT}") from None
+
+
+def _write_cells(mat, kind: str, images_dir: Path) -> None:
+    from PIL import Image
+
+    for pair, pair_ref in enumerate(mat[kind][0]):
+        cells = mat[pair_ref][:].T  # MATLAB stores column-major: (persons, 10) after .T
+        for person in range(cells.shape[0]):
+            for slot, ref in enumerate(cells[person]):
+                target = images_dir / image_name(pair, person, slot)
+                if target.exists():
+                    continue
+                pixels = mat[ref][:].T
+                if pixels.ndim < 3 or pixels.size == 0:  # an empty cell
+                    continue
+                buffer = io.BytesIO()
+                Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format="PNG")
+                atomic_write_bytes(target, buffer.getvalue())
 
 
 def _read_split_file(path: Path) -> dict:
@@ -66,7 +74,7 @@ def _read_split_file(path: Path) -> dict:
 
     try:
         values = scipy.io.loadmat(path)
-    except (ValueError, OSError, NotImplementedError) as error:
+    except (ValueError, OSError, NotImplementedError, scipy.io.matlab.MatReadError) as error:
         raise DatasetError(f"{path}: cannot read as a MATLAB file ({error}); expected {LAYOUT}") from None
     missing = [k for k in ("filelist", "labels", "train_idx", "query_idx", "gallery_idx") if k not in values]
     if missing:

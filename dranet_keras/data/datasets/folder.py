@@ -1,6 +1,8 @@
 """A user's own data: `<root>/{train,query,gallery}/<pid>/<camera>_<anything>.jpg`.
 
-`<pid>` is an integer folder name (0 = distractor, kept in the gallery; -1 = junk, dropped);
+`<pid>` is a folder named by a decimal integer in ASCII digits (0 = distractor, kept in the
+gallery; -1 = junk, dropped; zero padding is fine, but each id has one spelling: "1" and "01"
+together are refused);
 `<camera>` is the part of the file name before the first "_" (any name; cameras are numbered
 0..C-1 in sorted order over all three splits). Without camera information pass
 `camera_ids=False`: every image becomes its own camera, so the cross-camera rule of the
@@ -15,6 +17,7 @@ from dranet_keras.data.datasets.layout import (
     DISTRACTOR_PID,
     JUNK_PID,
     list_images,
+    parse_pid,
     relabel,
     require_dir,
     require_records,
@@ -30,14 +33,18 @@ def _camera_key(name: str):
     return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
 
 
-def _list_split(root: Path, split: str) -> list[tuple[Path, int, str]]:
+def _list_split(root: Path, split: str, spellings: dict[int, Path]) -> list[tuple[Path, int, str]]:
+    """(path, pid, camera name) of `split`; `spellings` (pid -> first folder) catches "1" vs "01"."""
     folder = require_dir(root / split, LAYOUT)
     items = []
     for pid_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        try:
-            pid = int(pid_dir.name)
-        except ValueError:
-            raise DatasetError(f"{pid_dir}: person folder name is not an integer; expected {LAYOUT}") from None
+        pid = parse_pid(pid_dir.name, pid_dir, LAYOUT)
+        first = spellings.setdefault(pid, pid_dir)
+        if first.name != pid_dir.name:
+            raise DatasetError(
+                f"{pid_dir}: person folder {pid_dir.name!r} and {first} are both pid {pid}; "
+                "spell each id one way (same zero padding everywhere)"
+            )
         if pid == JUNK_PID:
             continue
         for path in list_images(pid_dir):
@@ -51,7 +58,8 @@ def _list_split(root: Path, split: str) -> list[tuple[Path, int, str]]:
 def read_folder(root: str | Path, camera_ids: bool = True) -> Split:
     """A Split from the folder layout above (see the module docstring for `camera_ids`)."""
     root = require_dir(Path(root), LAYOUT)
-    listed = {split: _list_split(root, split) for split in SPLITS}
+    spellings: dict[int, Path] = {}
+    listed = {split: _list_split(root, split, spellings) for split in SPLITS}
     cameras = sorted({camera for items in listed.values() for _, _, camera in items}, key=_camera_key)
     camera_index = {name: index for index, name in enumerate(cameras)}
     splits, running = {}, 0

@@ -13,6 +13,26 @@ from dranet_keras.data.records import Record
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 JUNK_PID = -1
 DISTRACTOR_PID = 0
+MAX_PID = 2**63 - 1  # pids are int64 downstream
+# Python's int() also takes "+1", " 1", "1_0" and non-ASCII digits ("٣"): ids must be spelt plainly.
+_DECIMAL = re.compile(r"-?[0-9]+", re.ASCII)
+
+
+def parse_pid(text: str, where, layout: str) -> int:
+    """Person id `text` (ASCII decimal digits; -1 = junk, 0 = distractor), within int64."""
+    if not _DECIMAL.fullmatch(text):
+        raise DatasetError(f"{where}: person id {text!r} is not a decimal integer in ASCII digits; expected {layout}")
+    pid = int(text)
+    if not JUNK_PID <= pid <= MAX_PID:
+        raise DatasetError(f"{where}: person id {text} is out of range [-1, 2**63-1]; expected {layout}")
+    return pid
+
+
+def parse_camera(text: str, where, layout: str) -> int:
+    """0-based camid of the 1-based camera number `text` (0 is refused, not made -1)."""
+    if not _DECIMAL.fullmatch(text) or not 1 <= int(text) <= MAX_PID:
+        raise DatasetError(f"{where}: camera number {text!r} is not an integer >= 1 (cameras count from 1); expected {layout}")
+    return int(text) - 1
 
 
 def require_dir(path: Path, layout: str) -> Path:
@@ -44,10 +64,10 @@ def parse_names(paths: Iterable[Path], pattern: re.Pattern, layout: str) -> list
         match = pattern.match(path.name)
         if match is None:
             raise DatasetError(f"{path}: file name does not parse; expected {layout}")
-        pid, camera = int(match.group(1)), int(match.group(2))
+        pid, camid = parse_pid(match.group(1), path, layout), parse_camera(match.group(2), path, layout)
         if pid == JUNK_PID:
             continue
-        records.append(Record(str(path), pid, camera - 1))
+        records.append(Record(str(path), pid, camid))
     return records
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from dranet_keras.data.datasets.layout import locate, list_images, parse_names, relabel, require_dir, require_records
 from dranet_keras.data.records import Split
 
-NAME = re.compile(r"^(-?\d+)_c(\d+)")
+NAME = re.compile(r"^(-?[0-9]+)_c([0-9]+)")
 LAYOUT = "<root>/{bounding_box_train,query,bounding_box_test}/<pid>_c<camera>..., e.g. 0002_c1s1_000451_03.jpg"
 
 

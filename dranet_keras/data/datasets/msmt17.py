@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dranet_keras.data.datasets.layout import locate, relabel, require_dir, require_file, require_records
+from dranet_keras.data.datasets.layout import (
+    locate,
+    parse_camera,
+    parse_pid,
+    relabel,
+    require_dir,
+    require_file,
+    require_records,
+)
 from dranet_keras.data.errors import DatasetError
 from dranet_keras.data.records import Record, Split
 
@@ -25,16 +33,21 @@ def _image_dir(root: Path, names: tuple[str, str]) -> Path:
 
 
 def _read_list(list_path: Path, image_dir: Path) -> list[Record]:
+    try:
+        text = require_file(list_path, LAYOUT).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{list_path}: not a text file ({error.reason} at byte {error.start}); expected {LAYOUT}") from None
     records = []
-    for number, line in enumerate(require_file(list_path, LAYOUT).read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             relative, pid = line.split()
-            camera = int(Path(relative).name.split("_")[2])
-            records.append(Record(str(image_dir / relative), int(pid), camera - 1))
+            camera = Path(relative).name.split("_")[2]
         except (ValueError, IndexError):
             raise DatasetError(f"{list_path}:{number}: cannot parse {line!r}; expected {LAYOUT}") from None
+        where = f"{list_path}:{number}"
+        records.append(Record(str(image_dir / relative), parse_pid(pid, where, LAYOUT), parse_camera(camera, where, LAYOUT)))
     return require_records(records, list_path, LAYOUT)
 
 

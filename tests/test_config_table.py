@@ -1,0 +1,163 @@
+"""Every config key given a bad value through the command line: exit 2, one line on stderr
+naming the key, no traceback, and TensorFlow never imported (validation comes first)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dranet_keras.config import Config, config_to_dict
+
+# The CLI's `main` as the console script runs it, then a check that TensorFlow stayed out.
+CLI = (
+    "import sys\nfrom dranet_keras.cli import main\nrc = main(sys.argv[1:])\n"
+    "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\nsys.exit(rc)"
+)
+
+# key -> bad values (YAML, as --set takes them). Every key of the config must be here.
+BAD = {
+    "seed": ["-1", "1.5", "2**40", "!!python/object/apply:os.system ['true']"],
+    "model.variant": ["resnet"],
+    "model.variants": ["[dra, nope]", "dra"],
+    "model.height": ["0", "-64"],
+    "model.width": ["0"],
+    "model.parts": ["0", "5"],  # 5 > the 4 feature rows of a 64-pixel-high image
+    "model.reduction": ["0"],
+    "model.erase_threshold": ["0", "1.5"],
+    "model.last_stride": ["3"],
+    "model.reduce_dim": ["-1"],
+    "model.weights": ["''", "5"],
+    "data.name": ["market"],
+    "data.root": ["''", "null"],
+    "data.prepared_dir": ["''"],
+    "data.synthetic_train_ids": ["0"],
+    "data.synthetic_test_ids": ["0"],
+    "data.synthetic_cameras": ["1"],
+    "data.synthetic_images_per_camera": ["1"],
+    "data.synthetic_height": ["0"],
+    "data.synthetic_width": ["-4"],
+    "data.synthetic_distractors": ["-1"],
+    "data.extract_dir": ["' '"],
+    "data.extra_gallery": ["maybe"],
+    "data.include_val": ["2"],
+    "data.camera_ids": ["'yes'"],
+    "data.skip_corrupt": ["[]"],
+    "data.max_image_pixels": ["0"],
+    "data.max_extract_bytes": ["-1"],
+    "data.max_extract_ratio": ["0"],
+    "train.epochs": ["0", "'['", "["],
+    "train.batch_size": ["0", "-1"],
+    "train.steps_per_epoch": ["0"],
+    "train.optimizer": ["adam"],
+    "train.learning_rate": ["-1", ".inf", ".nan", "0"],
+    "train.weight_decay": ["-0.1"],
+    "train.momentum": ["1", "-0.5"],
+    "train.warmup_epochs": ["-1"],
+    "train.warmup_factor": ["0", "2"],
+    "train.schedule": ["linear"],
+    "train.lr_milestones": ["[-1]", "5"],
+    "train.lr_gamma": ["0", "10"],
+    "train.label_smoothing": ["5", "1"],
+    "train.loss_weight_c": ["-1"],
+    "train.loss_weight_s": [".inf"],
+    "train.triplet_weight": ["-1"],
+    "train.triplet_margin": ["-0.3"],
+    "train.sampler": ["balanced"],
+    "train.instances_per_id": ["0"],  # (with sampler=pk, one that does not divide the batch: below)
+    "train.flip": ["'true'"],
+    "train.pad": ["-1"],
+    "train.random_erasing": ["1.5", "-0.1"],
+    "train.mixed_precision": ["float16"],
+    "train.strategy": ["horovod"],
+    "train.deterministic": ["1"],
+    "eval.metric": ["manhattan"],
+    "eval.flip_test": ["null"],
+    "eval.batch_size": ["0"],
+    "eval.max_rank": ["0"],
+    "eval.protocol": ["duke"],
+    "eval.rerank": ["'no'"],
+    "eval.rerank_k1": ["0"],
+    "eval.rerank_k2": ["-6"],
+    "eval.rerank_lambda": ["1.5"],
+    "eval.visual_queries": ["-1"],
+}
+# How the message names a key, where that differs from its path.
+NAMED = {"model.variants": "model.variant"}
+CASES = [(key, value) for key, values in BAD.items() for value in values]
+# Whole-file mistakes: (file bytes, what the message says)
+BAD_FILES = {
+    "empty": (b"", "is empty"),
+    "comments only": (b"# nothing\n", "is empty"),
+    "duplicate key": (b"train:\n  epochs: 3\n  epochs: 4\n", "duplicate key 'epochs'"),
+    "random bytes": (bytes(range(256)) * 4, "not UTF-8"),
+    "latin-1 text": ("seed: 1 # café\n".encode("latin-1"), "not UTF-8"),
+    "a list": (b"- 1\n- 2\n", "expected a mapping"),
+    "python tag": (b"seed: !!python/object/apply:os.system ['true']\n", "not valid YAML"),
+    "sections wrong": (b"train: 0\n", "train: expected a mapping"),
+}
+# Options that cross sections: `sampler=pk` needs a batch that is a multiple of K.
+PK_CASE = ["train.sampler=pk", "train.batch_size=30", "train.instances_per_id=4"]
+timings: dict = {}
+
+
+def _leaf_keys(values: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        keys |= _leaf_keys(value, f"{path}.") if isinstance(value, dict) else {path}
+    return keys
+
+
+def test_the_table_covers_every_key_of_the_config():
+    assert set(BAD) == _leaf_keys(config_to_dict(Config()))
+
+
+def _dranet(tmp_path, *args):
+    (tmp_path / "params.yaml").write_text("model: {height: 64, width: 32}\n")
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", CLI, "train", *args], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    return done, time.perf_counter() - start
+
+
+def _assert_one_line(done, *fragments):
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    for fragment in fragments:
+        assert fragment in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key, value", CASES, ids=[f"{k}={v}" for k, v in CASES])
+def test_every_bad_value_is_one_line_exit_2_before_tensorflow(tmp_path, key, value):
+    done, seconds = _dranet(tmp_path, "--set", f"{key}={value}")
+    timings[f"{key}={value}"] = seconds
+    _assert_one_line(done, NAMED.get(key, key))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_every_bad_params_file_is_one_line_exit_2(tmp_path, name):
+    contents, message = BAD_FILES[name]
+    (tmp_path / "bad.yaml").write_bytes(contents)
+    done, seconds = _dranet(tmp_path, "--params", "bad.yaml")
+    timings[name] = seconds
+    _assert_one_line(done, "bad.yaml", message)
+
+
+@pytest.mark.slow
+def test_pk_batch_not_a_multiple_of_k_is_refused(tmp_path):
+    done, seconds = _dranet(tmp_path, *(arg for item in PK_CASE for arg in ("--set", item)))
+    timings["pk"] = seconds
+    _assert_one_line(done, "train.batch_size: 30 is not a multiple of train.instances_per_id (4)")
+
+
+def test_zz_report_timings():
+    """Prints the table's size and run time (with -s); not an assertion on speed."""
+    if timings:
+        print(f"\nconfig table: {len(BAD)} keys, {len(CASES)} bad values + {len(BAD_FILES)} bad files + 1 PK case; "
+              f"{sum(timings.values()):.1f} s in all, slowest {max(timings.values()):.2f} s")
