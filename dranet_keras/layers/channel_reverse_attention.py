@@ -79,9 +79,6 @@ class ChannelReverseAttention(layers.Layer):
             reversed_.append(stripe * (1.0 - reverse_mask)[:, None, None, :])
         return ops.concatenate(attended, axis=1), ops.concatenate(reversed_, axis=1)
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape), tuple(input_shape)
-
     def get_config(self):
         return {
             **super().get_config(),

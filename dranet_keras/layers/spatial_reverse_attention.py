@@ -91,9 +91,6 @@ class SpatialReverseAttention(layers.Layer):
         keep = 1.0 - h if self.erase == "soft" else ops.cast(h < self.erase_threshold, x.dtype)
         return features, class_maps, x * keep[..., None]
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape), (*input_shape[:-1], self.num_ids)
-
     def get_config(self):
         return {
             **super().get_config(),
