@@ -63,11 +63,11 @@ def test_params_files_hold_every_key_dvc_yaml_declares(path):
 
 def test_dvc_yaml_trains_and_evaluates_every_variant_and_its_deps_exist():
     params = load_config(ROOT / "params.yaml")
-    assert set(params.model.variants) == set(VARIANTS)
+    assert set(params.variants) == set(VARIANTS)
     stages = dvc_stages()
     assert list(stages) == ["prepare", "train", "evaluate", "report"]
     for name in ("train", "evaluate"):
-        assert stages[name]["foreach"] == "${model.variants}"
+        assert stages[name]["foreach"] == "${variants}"
     for stage in stages.values():
         for dep in stage.get("do", stage)["deps"]:
             if "${" not in dep and not dep.startswith(("results", "models")):
@@ -97,7 +97,7 @@ def _copy_repo(destination: Path) -> None:
 TINY = {
     "model.height": 64,
     "model.width": 32,
-    "model.variants": ["dra"],  # one entry keeps it short; foreach is the same for four
+    "variants": ["dra"],  # one entry keeps it short; foreach is the same for four
     "data.synthetic_train_ids": 6,
     "data.synthetic_test_ids": 4,
     "data.synthetic_cameras": 2,
@@ -136,7 +136,7 @@ def test_dvc_repro_end_to_end_on_a_tiny_config(tmp_path):
     assert meta["variant"] == "dra" and meta["epochs"] == 1 and meta["num_ids"] == 6
     assert (repo / "models" / "dra" / "model.keras").is_file()
     assert not (repo / "models" / "dra" / "backup").exists()
-    assert not (repo / "results" / "baseline").exists()  # only model.variants are run
+    assert not (repo / "results" / "baseline").exists()  # only the listed variants are run
     assert (repo / "reports" / "index.html").is_file()
     assert "up to date" in dvc("repro")  # nothing changed: nothing runs
     shown = json.loads(dvc("metrics", "show", "--json"))
