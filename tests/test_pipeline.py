@@ -49,7 +49,7 @@ def test_every_experiment_file_loads_with_the_fields_resnet50_settings():
         train = config.train
         assert (train.epochs, train.batch_size, train.instances_per_id, train.sampler) == (120, 64, 4, "pk"), path
         assert (train.learning_rate, train.warmup_epochs, train.lr_milestones) == (3.5e-4, 10, (40, 70)), path
-        assert train.triplet_weight > 0 and train.batch_size % train.instances_per_id == 0, path
+        assert config.model.triplet_weight > 0 and train.batch_size % train.instances_per_id == 0, path
 
 
 @pytest.mark.parametrize("path", [ROOT / "params.yaml", *EXPERIMENTS], ids=lambda p: p.name)
