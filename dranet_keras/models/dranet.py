@@ -221,11 +221,11 @@ class DRANet(keras.Model):
         maps = {}
         b = a
         if self.channel_attention is not None:
-            maps["channel_masks"] = self.channel_attention.masks(a)
+            maps["channel_masks"] = ops.cast(self.channel_attention.masks(a), "float32")
             b, _ = self.channel_attention(a)
         if self.spatial_attention is not None:
             _, class_maps = self.spatial_attention.features(b, training=False)
-            maps["class_map"] = self.spatial_attention.class_map(class_maps, labels)
+            maps["class_map"] = ops.cast(self.spatial_attention.class_map(class_maps, labels), "float32")
         return maps
 
     def call(self, inputs, training=None):

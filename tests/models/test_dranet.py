@@ -206,6 +206,20 @@ def test_cic_learns_which_channels_carry_the_identity():
     assert after[:informative].min() > after[informative:].max()  # every informative above every noise channel
 
 
+def test_mixed_bfloat16_keeps_logits_and_maps_float32():
+    images, labels = random_batch(2)
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_dranet(NUM_IDS, "dra", **SMALL)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    outputs = model({"images": images, "labels": labels}, training=True)
+    assert all(keras.backend.standardize_dtype(outputs[key].dtype) == "float32" for key in ("sic", "c", "d"))
+    maps = model.attention_maps(images, labels)
+    assert all(keras.backend.standardize_dtype(value.dtype) == "float32" for value in maps.values())
+
+
 def test_keras_file_round_trip_in_safe_mode_gives_identical_embeddings(tmp_path):
     images, labels = random_batch(3)
     model = build_dranet(NUM_IDS, "dra", input_shape=SHAPE, erase="hard", reverse_gradient="through", triplet_weight=0.5)
