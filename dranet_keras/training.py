@@ -320,7 +320,7 @@ def fit_dranet(
     the loss is the model's own); it is called here, inside the strategy's scope and under
     `mixed_precision`.
 
-    With `output_dir`, writes `training_log.csv` (epoch, loss, per-branch CE, accuracy, lr) and
+    With `output_dir`, writes `training_log.csv` (epoch, loss, the CE of each loss, accuracy, lr) and
     `best.keras` (lowest training loss) after each epoch and `model.keras` (the final model) at
     the end, atomically, and keeps a
     `backup/` of model + optimizer state after every epoch (and every `backup_every_steps`
