@@ -39,6 +39,22 @@ def _functional(layer, x, extra_inputs, training):
     return keras.Model([x_in, *extra_in.values()] if extra_in else x_in, outputs)
 
 
+class SummedSquares(keras.Model):
+    """The mean squares of the layer's outputs summed to one value per sample: a structure
+    that does not depend on `training` (the layer may return more outputs in training), so
+    `fit` can train it. Inputs: a dict of `x` and the layer's extra call arguments."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def call(self, inputs, training=None):
+        extra = {name: value for name, value in inputs.items() if name != "x"}
+        outputs = _as_list(self.layer(inputs["x"], **extra, training=training))
+        squares = [keras.ops.mean(keras.ops.square(keras.ops.cast(o, "float32")), axis=tuple(range(1, len(o.shape)))) for o in outputs]
+        return sum(squares[1:], squares[0])
+
+
 def run_layer_test(
     layer_cls,
     init_kwargs: dict,
@@ -88,12 +104,12 @@ def run_layer_test(
     assert [tuple(o.shape) for o in eager] == [tuple(s) for s in expected_output_shapes]
 
     # One training step through `fit` moves the trainable weights.
-    model = _functional(layer_cls(**init_kwargs), x, training_inputs, training=True)
-    targets = [np.zeros(tuple(s), "float32") for s in expected_training_shapes]
+    model = SummedSquares(layer_cls(**init_kwargs))
+    inputs = {"x": x, **{name: np.asarray(v) for name, v in training_inputs.items()}}
+    model(inputs)  # build
     before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=["mse"] * len(targets))
-    inputs = [x, *(np.asarray(v) for v in training_inputs.values())] if training_inputs else x
-    history = model.fit(inputs, targets, batch_size=len(x), epochs=1, verbose=0)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    history = model.fit(inputs, np.zeros(len(x), "float32"), batch_size=len(x), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     if trains_weights:
