@@ -18,11 +18,11 @@ from typing import Any, Literal, Mapping, NamedTuple
 import yaml
 
 from dranet_keras import layout
+from dranet_keras.choices import VARIANTS, Descriptor, Erase, ReverseGradient, Variant
 from dranet_keras.data.archives import MAX_EXTRACT_BYTES, MAX_EXTRACT_RATIO
 from dranet_keras.data.datasets import DATASETS
 from dranet_keras.data.synthetic import SyntheticSpec
 from dranet_keras.errors import UserError
-from dranet_keras.variants import VARIANTS
 
 _SYNTHETIC = SyntheticSpec()  # the synthetic set's defaults live with its generator
 
@@ -33,27 +33,33 @@ class ConfigError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture: ResNet50 backbone, reverse-attention branches, input size."""
+    """The model: its fields are `DRANet`'s constructor arguments one to one (`arguments()`),
+    the image size given as `height` and `width`. The model computes its own loss, so the
+    loss knobs are here too."""
 
-    variant: str = "dra"
-    variants: tuple[str, ...] = VARIANTS  # what the DVC ablation trains
+    variant: Variant = "dra"
     height: int = 256
     width: int = 128
     parts: int = 3
-    reduction: int = 16
-    erase_threshold: float = 0.6
-    last_stride: int = 1
-    reduce_dim: int = 1024
+    last_stride: Literal[1, 2] = 1
     weights: str | None = None  # None | "imagenet" | path to a weights file
+    reduction: int = 16
+    reverse_gradient: ReverseGradient = "stop"  # RCAM: C = A * (1 - stop_gradient(m)), or let it flow
+    erase: Erase = "soft"  # RSAM: D = B * (1 - h), or "hard": B * [h < erase_threshold]
+    erase_threshold: float = 0.6
+    reduce_dim: int = 1024
+    descriptor: Descriptor = "bn"  # retrieval feature: BatchNorm-standardised, or "raw" pooled
+    label_smoothing: float = 0.1
+    loss_weight_c: float = 1.0  # RCAM's head, relative to SIC's (or the plain head's) loss
+    loss_weight_d: float = 1.0  # RSAM's head
+    triplet_weight: float = 0.0
+    triplet_margin: float = 0.3
 
-    def __post_init__(self):
-        for name in (self.variant, *self.variants):
-            if name not in VARIANTS:
-                raise ConfigError(f"model.variant(s): {name!r} is not one of {list(VARIANTS)}")
-        if self.last_stride not in (1, 2):
-            raise ConfigError(f"model.last_stride: expected 1 or 2, got {self.last_stride}")
-        if not 0.0 < self.erase_threshold <= 1.0:
-            raise ConfigError(f"model.erase_threshold: expected (0, 1], got {self.erase_threshold}")
+    def arguments(self) -> dict:
+        """`build_dranet(num_ids, **arguments())`: the fields, height and width as input_shape."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["input_shape"] = (values.pop("height"), values.pop("width"), 3)
+        return values
 
 
 @dataclass(frozen=True)
@@ -96,11 +102,6 @@ class TrainConfig:
     schedule: Literal["step", "cosine"] = "step"
     lr_milestones: tuple[int, ...] = (15, 25)
     lr_gamma: float = 0.1
-    label_smoothing: float = 0.1
-    loss_weight_c: float = 1.0
-    loss_weight_s: float = 1.0
-    triplet_weight: float = 0.0
-    triplet_margin: float = 0.3
     sampler: Literal["random", "pk"] = "random"
     instances_per_id: int = 4
     flip: bool = True
@@ -132,6 +133,7 @@ class Config:
     """A whole experiment."""
 
     seed: int = 0
+    variants: tuple[Variant, ...] = VARIANTS  # what the DVC ablation trains (dvc.yaml foreach)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -185,6 +187,12 @@ RANGES = {
     "model.parts": POSITIVE,
     "model.reduction": POSITIVE,
     "model.reduce_dim": POSITIVE,
+    "model.erase_threshold": FRACTION,
+    "model.label_smoothing": Range(0, 1, high_open=True),
+    "model.loss_weight_c": NON_NEGATIVE,
+    "model.loss_weight_d": NON_NEGATIVE,
+    "model.triplet_weight": NON_NEGATIVE,
+    "model.triplet_margin": NON_NEGATIVE,
     "data.synthetic_train_ids": POSITIVE,
     "data.synthetic_test_ids": POSITIVE,
     "data.synthetic_cameras": Range(2),
@@ -205,11 +213,6 @@ RANGES = {
     "train.warmup_factor": FRACTION,
     "train.lr_milestones": NON_NEGATIVE,
     "train.lr_gamma": FRACTION,
-    "train.label_smoothing": Range(0, 1, high_open=True),
-    "train.loss_weight_c": NON_NEGATIVE,
-    "train.loss_weight_s": NON_NEGATIVE,
-    "train.triplet_weight": NON_NEGATIVE,
-    "train.triplet_margin": NON_NEGATIVE,
     "train.instances_per_id": POSITIVE,
     "train.pad": NON_NEGATIVE,
     "train.random_erasing": PROBABILITY,

@@ -17,7 +17,8 @@ def value_and_gradients(loss_fn, *inputs):
         with tf.GradientTape() as tape:
             tape.watch(tensors)
             loss = loss_fn(*tensors)
-        return float(loss), [np.asarray(g) for g in tape.gradient(loss, tensors)]
+        gradients = tape.gradient(loss, tensors, unconnected_gradients=tf.UnconnectedGradients.ZERO)  # as JAX
+        return float(loss), [np.asarray(g) for g in gradients]
     if backend == "jax":
         import jax
 

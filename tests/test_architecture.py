@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dranet_keras"
 
 # floor of each top-level part of the package; a module may import its own floor or lower ones.
 FLOORS = {
-    "errors": 0, "io": 0, "layout": 0, "run_lock": 0, "variants": 0,
+    "errors": 0, "io": 0, "layout": 0, "run_lock": 0, "choices": 0,
     "layers": 1, "losses": 1,
     "data": 2, "evaluation": 2, "models": 2, "training": 2, "multi_worker_fix": 2,
     "embedding": 3, "serving": 3, "report": 3,
@@ -56,5 +56,5 @@ def test_no_module_imports_a_higher_floor():
 
 
 def test_the_ground_floor_imports_only_errors():
-    for name in ("io", "layout", "variants", "errors"):
+    for name in ("io", "layout", "choices", "errors"):
         assert imports(PACKAGE / f"{name}.py") <= {"dranet_keras.errors", "dranet_keras.errors.UserError"}, name

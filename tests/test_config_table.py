@@ -20,8 +20,8 @@ CLI = (
 # key -> bad values (YAML, as --set takes them). Every key of the config must be here.
 BAD = {
     "seed": ["-1", "1.5", "2**40", "!!python/object/apply:os.system ['true']"],
+    "variants": ["[dra, nope]", "dra"],
     "model.variant": ["resnet"],
-    "model.variants": ["[dra, nope]", "dra"],
     "model.height": ["0", "-64"],
     "model.width": ["0"],
     "model.parts": ["0", "5"],  # 5 > the 4 feature rows of a 64-pixel-high image
@@ -30,6 +30,14 @@ BAD = {
     "model.last_stride": ["3"],
     "model.reduce_dim": ["-1"],
     "model.weights": ["''", "5"],
+    "model.reverse_gradient": ["both"],
+    "model.erase": ["soft-ish", "true"],
+    "model.descriptor": ["bnneck"],
+    "model.label_smoothing": ["5", "1"],
+    "model.loss_weight_c": ["-1"],
+    "model.loss_weight_d": [".inf"],
+    "model.triplet_weight": ["-1"],
+    "model.triplet_margin": ["-0.3"],
     "data.name": ["market"],
     "data.root": ["''", "null"],
     "data.prepared_dir": ["''"],
@@ -60,11 +68,6 @@ BAD = {
     "train.schedule": ["linear"],
     "train.lr_milestones": ["[-1]", "5"],
     "train.lr_gamma": ["0", "10"],
-    "train.label_smoothing": ["5", "1"],
-    "train.loss_weight_c": ["-1"],
-    "train.loss_weight_s": [".inf"],
-    "train.triplet_weight": ["-1"],
-    "train.triplet_margin": ["-0.3"],
     "train.sampler": ["balanced"],
     "train.instances_per_id": ["0"],  # (with sampler=pk, one that does not divide the batch: below)
     "train.flip": ["'true'"],
@@ -85,7 +88,7 @@ BAD = {
     "eval.visual_queries": ["-1"],
 }
 # How the message names a key, where that differs from its path.
-NAMED = {"model.variants": "model.variant"}
+NAMED = {"variants": "variants"}
 CASES = [(key, value) for key, values in BAD.items() for value in values]
 # Whole-file mistakes: (file bytes, what the message says)
 BAD_FILES = {

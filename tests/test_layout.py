@@ -38,7 +38,7 @@ def test_dvc_yaml_paths_match_the_layout(stages):
     manifest = str(layout.manifest_path(config.data.name, config.data.prepared_dir))
     outs, _ = stages["prepare"]
     assert outs == {str(prepared / name) for name in (layout.MANIFEST, layout.STATS, layout.PREVIEW)}
-    for variant in config.model.variants:
+    for variant in config.variants:
         outs, deps = stages[f"train@{variant}"]
         model_dir = layout.model_dir(variant)
         names = (layout.MODEL, layout.BEST, layout.TRAIN_META, layout.TRAINING_LOG)

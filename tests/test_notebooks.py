@@ -91,4 +91,4 @@ def test_notebooks_run_at_a_tiny_size(tmp_path):
     assert len(outputs_of(quickstart, "image/png")) >= 3  # samples, loss curve, rankings
 
     assert "channel_masks" in text_of(attention)
-    assert len(outputs_of(attention, "image/png")) == 2  # channel masks, erased regions
+    assert len(outputs_of(attention, "image/png")) == 2  # channel masks, the RSAM map h

@@ -15,7 +15,7 @@ import yaml
 
 from dranet_keras import layout
 from dranet_keras.config import load_config
-from dranet_keras.variants import VARIANTS
+from dranet_keras.choices import VARIANTS
 from tests.formats import check as check_format
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def test_every_experiment_file_loads_with_the_fields_resnet50_settings():
         train = config.train
         assert (train.epochs, train.batch_size, train.instances_per_id, train.sampler) == (120, 64, 4, "pk"), path
         assert (train.learning_rate, train.warmup_epochs, train.lr_milestones) == (3.5e-4, 10, (40, 70)), path
-        assert train.triplet_weight > 0 and train.batch_size % train.instances_per_id == 0, path
+        assert config.model.triplet_weight > 0 and train.batch_size % train.instances_per_id == 0, path
 
 
 @pytest.mark.parametrize("path", [ROOT / "params.yaml", *EXPERIMENTS], ids=lambda p: p.name)
@@ -66,11 +66,11 @@ def test_params_files_hold_every_key_dvc_yaml_declares(path):
 
 def test_dvc_yaml_trains_and_evaluates_every_variant_and_its_deps_exist():
     params = load_config(ROOT / "params.yaml")
-    assert set(params.model.variants) == set(VARIANTS)
+    assert set(params.variants) == set(VARIANTS)
     stages = dvc_stages()
     assert list(stages) == ["prepare", "train", "evaluate", "report"]
     for name in ("train", "evaluate"):
-        assert stages[name]["foreach"] == "${model.variants}"
+        assert stages[name]["foreach"] == "${variants}"
     for stage in stages.values():
         for dep in stage.get("do", stage)["deps"]:
             if "${" not in dep and not dep.startswith(("results", "models")):
@@ -100,7 +100,7 @@ def _copy_repo(destination: Path) -> None:
 TINY = {
     "model.height": 64,
     "model.width": 32,
-    "model.variants": ["dra"],  # one entry keeps it short; foreach is the same for four
+    "variants": ["dra"],  # one entry keeps it short; foreach is the same for four
     "data.synthetic_train_ids": 6,
     "data.synthetic_test_ids": 4,
     "data.synthetic_cameras": 2,
@@ -145,7 +145,7 @@ def test_dvc_repro_end_to_end_on_a_tiny_config(tmp_path):
     assert meta["variant"] == "dra" and meta["epochs"] == 1 and meta["num_ids"] == 6
     assert (repo / "models" / "dra" / "model.keras").is_file()
     assert not (repo / "models" / "dra" / "backup").exists()
-    assert not (repo / "results" / "baseline").exists()  # only model.variants are run
+    assert not (repo / "results" / "baseline").exists()  # only the listed variants are run
     assert (repo / "reports" / "index.html").is_file()
     assert "up to date" in dvc("repro")  # nothing changed: nothing runs
     shown = json.loads(dvc("metrics", "show", "--json"))

@@ -2,7 +2,8 @@
 
 Usage: python tests/tiny_training.py OUTPUT_DIR '{"epochs": 2, ...}'
 
-The JSON holds `fit_dranet` keyword arguments plus these test controls:
+The JSON holds `fit_dranet` keyword arguments, `model` (`build_dranet` keyword arguments), and
+these test controls:
 `logical_cpus` (split the CPU into that many logical devices first), `pause_at`
 ([epoch, batch]: after that batch write OUTPUT_DIR/paused and sleep, to be killed there),
 `kill_at` ([file-name pattern, n]: SIGKILL this process in the n-th (1-based) atomic write
@@ -72,6 +73,7 @@ def main(output_dir: str, raw: str) -> None:
     if "kill_at" in options:
         install_kill_hook(*options.pop("kill_at"))
     run_eagerly = options.pop("run_eagerly", False)
+    model_arguments = options.pop("model", {})
 
     import tensorflow as tf
 
@@ -80,6 +82,7 @@ def main(output_dir: str, raw: str) -> None:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
     import keras
 
+    from dranet_keras.models import build_dranet
     from dranet_keras.training import fit_dranet, make_strategy
 
     if run_eagerly:  # fit_dranet compiles the model; an eager run skips 30-70 s of tracing
@@ -103,8 +106,7 @@ def main(output_dir: str, raw: str) -> None:
         callbacks.append(Pause())
     model, history = fit_dranet(
         tiny_dataset(batch_size, shape=shape),
-        num_ids=NUM_IDS,
-        input_shape=shape,
+        lambda: build_dranet(NUM_IDS, input_shape=shape, **model_arguments),
         output_dir=out,
         strategy=strategy,
         callbacks=callbacks,

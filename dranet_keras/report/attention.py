@@ -52,4 +52,5 @@ def attention_from_files(model_path: Path, manifest_path: Path, root: Path, coun
     images, labels = training_samples(manifest_path, root, count, model.image_shape[:2])
     if labels.max(initial=0) >= model.num_ids:
         raise ReportInputError(f"{manifest_path}: training pid {labels.max()} >= the model's num_ids {model.num_ids}")
-    return attention_evidence(images, model_attention(model, images, labels)), ""
+    maps = model_attention(model, images, labels)
+    return attention_evidence(images, maps, erase=model.erase, erase_threshold=model.erase_threshold), ""

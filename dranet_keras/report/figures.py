@@ -107,7 +107,8 @@ def ranking_grid(rankings: dict, root: Path, max_queries: int = 6, top_k: int = 
 def channel_mask_svg(channel_masks: np.ndarray) -> str:
     """Histogram of CIC mask values m (batch, parts, channels), one colour per stripe.
 
-    Training multiplies by (1 - m): channels with m near 1 are the ones suppressed."""
+    B = A * m keeps the channels with m near 1; RCAM's hard example C = A * (1 - m) keeps
+    the others. A peak at 0.5 (the sigmoid's start) means the masks learnt nothing."""
     parts = channel_masks.shape[1]
     with plt.rc_context(SVG_STYLE):
         figure, axes = plt.subplots(figsize=(4.4, 3.0))
@@ -120,35 +121,45 @@ def channel_mask_svg(channel_masks: np.ndarray) -> str:
     return figure_to_svg(figure)
 
 
-def erase_overlay(image: np.ndarray, erase_mask: np.ndarray, colour=(220, 30, 30), alpha: float = 0.55) -> np.ndarray:
-    """The SIC erased region (mask 1, feature-map resolution) painted over the input image.
+def class_map_overlay(image: np.ndarray, class_map: np.ndarray, colour=(220, 30, 30), alpha: float = 0.7) -> np.ndarray:
+    """RSAM's map h (feature-map resolution, values in [0, 1]) painted over the input image,
+    opacity `alpha * h`: the reddest cells are the ones D = B * (1 - h) erases most.
 
-    The mask is upsampled with nearest neighbour so each feature cell covers its image block."""
+    h is upsampled with nearest neighbour so each feature cell covers its image block."""
     height, width = image.shape[:2]
-    mask = np.asarray(Image.fromarray((np.asarray(erase_mask) > 0.5).astype(np.uint8) * 255).resize((width, height), Image.NEAREST)) > 0
-    out = np.asarray(image, dtype=np.float32).copy()
-    out[mask] = (1 - alpha) * out[mask] + alpha * np.asarray(colour, dtype=np.float32)
+    cells = np.asarray(class_map, dtype=np.float32)
+    rows = np.arange(height) * cells.shape[0] // height
+    cols = np.arange(width) * cells.shape[1] // width
+    weight = alpha * np.clip(cells[rows][:, cols], 0.0, 1.0)[..., None]
+    out = (1.0 - weight) * np.asarray(image, dtype=np.float32) + weight * np.asarray(colour, dtype=np.float32)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def attention_evidence(images: np.ndarray, maps: dict) -> dict:
-    """Figures from `DRANet.attention_maps(images, labels)` outputs (numpy arrays).
+def erased_share(class_map: np.ndarray, erase: str, erase_threshold: float) -> float:
+    """The share of B that RSAM removes in training: mean h (soft), or the cells with
+    h >= erase_threshold (hard)."""
+    class_map = np.asarray(class_map, dtype=np.float64)
+    return float(class_map.mean() if erase == "soft" else (class_map >= erase_threshold).mean())
 
-    Returns {"channel_svg": str | None, "samples": [{"image", "overlay", "erased_fraction"}]}.
+
+def attention_evidence(images: np.ndarray, maps: dict, erase: str = "soft", erase_threshold: float = 0.6) -> dict:
+    """Figures from `DRANet.attention_maps(images, labels)` outputs (numpy arrays); `erase` and
+    `erase_threshold` are the model's (they say how h erases).
+
+    Returns {"channel_svg": str | None, "erase": str, "samples": [{"image", "overlay", "erased_share"}]}.
     """
     images = np.asarray(images)
     channel_masks = maps.get("channel_masks")
-    erase_mask = maps.get("erase_mask")
+    class_map = maps.get("class_map")
     samples = []
     for index, image in enumerate(images):
-        sample = {"image": png_data_uri(np.clip(image, 0, 255)), "overlay": None, "erased_fraction": None}
-        if erase_mask is not None:
-            mask = np.asarray(erase_mask[index])
-            sample["overlay"] = png_data_uri(erase_overlay(image, mask))
-            sample["erased_fraction"] = float((mask > 0.5).mean())
+        sample = {"image": png_data_uri(np.clip(image, 0, 255)), "overlay": None, "erased_share": None}
+        if class_map is not None:
+            sample["overlay"] = png_data_uri(class_map_overlay(image, class_map[index]))
+            sample["erased_share"] = erased_share(class_map[index], erase, erase_threshold)
         samples.append(sample)
     return {
         "channel_svg": channel_mask_svg(np.asarray(channel_masks)) if channel_masks is not None else None,
+        "erase": erase if erase == "soft" else f"hard, h ≥ {erase_threshold:g}",
         "samples": samples,
     }
-

@@ -89,7 +89,7 @@ def read_cmc(path: Path) -> np.ndarray:
 
 
 def read_training_log(path: Path) -> pd.DataFrame:
-    """training_log.csv (epoch, loss, ce_b, ...) as a DataFrame with at least epoch and loss."""
+    """training_log.csv (epoch, loss, ce_<head>, ...) as a DataFrame with at least epoch and loss."""
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError) as error:

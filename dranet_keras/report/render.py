@@ -9,9 +9,9 @@ import jinja2
 import numpy as np
 import yaml
 
+from dranet_keras.choices import VARIANTS
 from dranet_keras.report import figures, provenance
 from dranet_keras.report.inputs import RunInputs, load_paper_results, load_run
-from dranet_keras.variants import VARIANTS
 
 HEADLINE_METRICS = (("mAP", "mAP"), ("rank1", "rank-1"), ("rank5", "rank-5"), ("rank10", "rank-10"), ("mINP", "mINP"))
 SECTIONS = ("headline", "ablation", "curves", "retrieval", "attention", "provenance", "reproduce")

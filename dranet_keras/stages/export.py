@@ -2,7 +2,7 @@
 
 The SavedModel's `serving_default` signature takes uint8 RGB images `images`
 (batch, height, width, 3) at the model's input size and returns `embeddings`, the
-L2-normalised descriptors (batch, 2048; 1024 for the baseline variant). It needs only
+L2-normalised descriptors (batch, 2048; 1024 for the baseline and cic variants). It needs only
 TensorFlow to run. With --tflite the same function is also written as a TFLite flatbuffer.
 
 Example: dranet export --model models/dra/model.keras --out exports/dra --tflite exports/dra.tflite

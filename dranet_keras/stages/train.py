@@ -20,7 +20,7 @@ from dranet_keras.data.records import Split
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_json
 from dranet_keras.run_lock import run_lock
-from dranet_keras.variants import VARIANTS
+from dranet_keras.choices import VARIANTS
 
 
 class TrainingDivergedError(UserError):
@@ -31,24 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", choices=VARIANTS, help="model variant to train (default: model.variant)")
     parser.add_argument("--models-dir", default=layout.MODELS_ROOT, help="where models/<variant>/ goes (default: models)")
     parser.add_argument("--manifest", help="split manifest (default: <data.prepared_dir>/<data.name>/manifest.csv)")
-
-
-def model_kwargs(config: Config) -> dict:
-    """The `build_dranet` arguments (architecture and loss) the configuration gives."""
-    model, train = config.model, config.train
-    return {
-        "parts": model.parts,
-        "last_stride": model.last_stride,
-        "weights": model.weights,
-        "reduction": model.reduction,
-        "erase_threshold": model.erase_threshold,
-        "reduce_dim": model.reduce_dim,
-        "label_smoothing": train.label_smoothing,
-        "loss_weight_c": train.loss_weight_c,
-        "loss_weight_s": train.loss_weight_s,
-        "triplet_weight": train.triplet_weight,
-        "triplet_margin": train.triplet_margin,
-    }
 
 
 def check_trainable(config: Config, split: Split, manifest: Path) -> None:
@@ -96,7 +78,8 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
 
 def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict:
     from dranet_keras.data.pipeline import train_dataset
-    from dranet_keras.training import LOG_FILENAME, fit_dranet, make_strategy
+    from dranet_keras.models import build_dranet
+    from dranet_keras.training import fit_dranet, make_strategy
 
     strategy = make_strategy(config.train.strategy)  # before any other TensorFlow work
     num_ids = len({record.pid for record in split.train})
@@ -119,13 +102,11 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
         f"{train.epochs} epochs x {steps} steps of {train.batch_size}, {strategy.num_replicas_in_sync} replica(s)"
     )
     start = time.perf_counter()
+    arguments = {**config.model.arguments(), "variant": variant}
     model, history = fit_dranet(
         data,
-        num_ids=num_ids,
+        lambda: build_dranet(num_ids, **arguments),
         epochs=train.epochs,
-        variant=variant,
-        input_shape=(*size, 3),
-        model_kwargs=model_kwargs(config),
         steps_per_epoch=steps,
         optimizer=train.optimizer,
         learning_rate=train.learning_rate,
@@ -159,7 +140,7 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
         "num_ids": num_ids,
         "num_train_images": len(split.train),
         "seed": config.seed,
-        "final_loss": _final_loss(output_dir / LOG_FILENAME),
+        "final_loss": _final_loss(output_dir / layout.TRAINING_LOG),
         "wall_time_s": round(time.perf_counter() - start, 1),
         "strategy": train.strategy,
         "replicas": strategy.num_replicas_in_sync,

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from dranet_keras.layers import RandomErasing
 
-from .layer_test_helper import assert_config_round_trip, assert_survives_save_and_load
+from .layer_test_helper import assert_config_round_trip, run_layer_test
 
 
 def test_transform_fills_exactly_the_rectangle():
@@ -73,7 +73,14 @@ def test_runs_inside_tf_data():
     assert all((b != 0).any(axis=(1, 2, 3)).all() for b in batches)
 
 
-def test_model_with_the_layer_saves_and_loads(tmp_path):
-    inputs = keras.Input((16, 8, 3))
-    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(RandomErasing(0.5, seed=1)(inputs)))
-    assert_survives_save_and_load(model, np.ones((2, 16, 8, 3), "float32"), tmp_path)
+def test_layer_contract(tmp_path):
+    images = np.random.default_rng(0).uniform(0, 255, (2, 16, 8, 3)).astype("float32")
+    run_layer_test(
+        RandomErasing,
+        {"probability": 0.5, "attempts": 5, "seed": 1},
+        images,
+        [(2, 16, 8, 3)],
+        tmp_path,
+        expected_num_trainable_weights=0,
+        trains_weights=False,
+    )

@@ -1,97 +1,145 @@
+"""SpatialReverseAttention: F and H from its own convolutions, h recomputed in numpy per stripe,
+D = B * (1 - h) (soft) / B * [h < t] (hard), no gradient through h, label-free inference."""
+
 import keras
 import numpy as np
 import pytest
 
 from dranet_keras.layers import SpatialReverseAttention
 from tests.gradients import value_and_gradients
-from tests.layers.layer_test_helper import assert_config_round_trip, assert_survives_save_and_load
+from tests.layers.layer_test_helper import run_layer_test
 
 
-def numpy_erased_cells(x, labels, kernel, parts, threshold):
-    """Cells whose per-stripe min-max normalised CAM of the true label is >= threshold."""
-    cam = np.einsum("bhwc,cb->bhw", x, kernel[:, labels])
-    erased = np.zeros(cam.shape, bool)
-    for rows in np.array_split(np.arange(x.shape[1]), parts):
-        stripe = cam[:, rows]
+def numpy_h(class_maps, labels, parts):
+    """The true identity's class map, min-max normalised within each stripe (numpy)."""
+    chosen = class_maps[np.arange(len(labels)), :, :, labels]  # (batch, height, width)
+    h = np.zeros_like(chosen)
+    for rows in np.array_split(np.arange(chosen.shape[1]), parts):
+        stripe = chosen[:, rows]
         low = stripe.min(axis=(1, 2), keepdims=True)
         high = stripe.max(axis=(1, 2), keepdims=True)
-        erased[:, rows] = (stripe - low) / (high - low) >= threshold
-    return erased
+        h[:, rows] = (stripe - low) / np.maximum(high - low, 1e-6)
+    return h
+
+
+def numpy_f_and_h(layer, b):
+    """F = ReLU(BN(conv3x3(B))) and H = conv1x1(F) with the layer's weights, inference BN."""
+    kernel3 = keras.ops.convert_to_numpy(layer.conv3x3.kernel)
+    padded = np.pad(b, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    conv = np.zeros(b.shape[:3] + (kernel3.shape[-1],), "float64")
+    for dy in range(3):
+        for dx in range(3):
+            conv += padded[:, dy : dy + b.shape[1], dx : dx + b.shape[2]] @ kernel3[dy, dx]
+    gamma, beta, mean, var = (keras.ops.convert_to_numpy(w) for w in layer.bn.weights)
+    f = np.maximum(gamma * (conv - mean) / np.sqrt(var + layer.bn.epsilon) + beta, 0.0)
+    kernel1, bias1 = (keras.ops.convert_to_numpy(w) for w in layer.conv1x1.weights)
+    return f, f @ kernel1[0, 0] + bias1
 
 
 @pytest.mark.parametrize("parts", [1, 3])
-def test_erases_exactly_the_high_cam_cells(parts):
+@pytest.mark.parametrize("erase", ["soft", "hard"])
+def test_d_is_b_erased_by_the_true_identity_map(parts, erase):
     rng = np.random.default_rng(parts)
-    x = rng.normal(size=(3, 16, 8, 12)).astype("float32")
-    kernel = rng.normal(size=(12, 5)).astype("float32")
+    b = rng.uniform(0, 2, size=(3, 16, 8, 12)).astype("float32")
     labels = np.array([0, 4, 2])
-    layer = SpatialReverseAttention(erase_threshold=0.6, parts=parts)
-    out = keras.ops.convert_to_numpy(layer(x, labels=labels, classifier_kernel=kernel, training=True))
-    assert out.shape == x.shape
+    layer = SpatialReverseAttention(num_ids=5, parts=parts, erase=erase, erase_threshold=0.6)
+    layer.build(b.shape)
+    f, class_maps = (keras.ops.convert_to_numpy(t) for t in layer(b, training=False))
+    expected_f, expected_class_maps = numpy_f_and_h(layer, b)
+    np.testing.assert_allclose(f, expected_f, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(class_maps, expected_class_maps, rtol=1e-4, atol=1e-4)
 
-    erased = numpy_erased_cells(x, labels, kernel, parts, 0.6)
-    assert 0 < erased.sum() < erased.size
-    np.testing.assert_array_equal(out[erased], 0.0)
-    np.testing.assert_array_equal(out[~erased], x[~erased])
-    # every stripe of every sample loses at least its maximum cell
-    for rows in np.array_split(np.arange(16), parts):
-        assert erased[:, rows].reshape(3, -1).any(axis=1).all()
+    h = numpy_h(class_maps, labels, parts)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.class_map(class_maps, labels)), h, atol=1e-6)
+    # In training BN uses the batch statistics: H differs from inference, so h is taken from
+    # the training call's own H.
+    _, train_maps, d = (keras.ops.convert_to_numpy(t) for t in layer(b, labels=labels, training=True))
+    h_train = numpy_h(train_maps, labels, parts)
+    keep = 1.0 - h_train if erase == "soft" else (h_train < 0.6).astype("float32")
+    np.testing.assert_allclose(d, b * keep[..., None], rtol=1e-5, atol=1e-5)
+    for rows in np.array_split(np.arange(16), parts):  # every stripe reaches 0 and 1
+        assert np.allclose(h_train[:, rows].min(axis=(1, 2)), 0) and np.allclose(h_train[:, rows].max(axis=(1, 2)), 1)
+    if erase == "hard":
+        assert 0 < (keep == 0).sum() < keep.size
 
 
 def test_uses_the_given_label_not_the_predicted_one():
-    x = np.zeros((1, 2, 2, 2), "float32")
-    x[0, 0, 0] = [1.0, 0.0]  # class 0 fires here
-    x[0, 1, 1] = [0.0, 1.0]  # class 1 fires here
-    kernel = np.eye(2, dtype="float32")
-    layer = SpatialReverseAttention(erase_threshold=0.6, parts=1)
+    class_maps = np.zeros((1, 2, 2, 2), "float32")
+    class_maps[0, 0, 0, 0] = 1.0  # identity 0 fires here
+    class_maps[0, 1, 1, 1] = 1.0  # identity 1 fires here
+    layer = SpatialReverseAttention(num_ids=2, parts=1)
     for label, cell in ((0, (0, 0)), (1, (1, 1))):
-        mask = keras.ops.convert_to_numpy(layer.erase_mask(x, np.array([label]), kernel))
         expected = np.zeros((1, 2, 2))
         expected[(0, *cell)] = 1.0
-        np.testing.assert_array_equal(mask, expected)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.class_map(class_maps, np.array([label]))), expected)
 
 
-def test_constant_stripe_is_left_intact():
-    x = np.ones((1, 4, 2, 3), "float32")
-    kernel = np.ones((3, 2), "float32")
-    out = SpatialReverseAttention(parts=2)(x, labels=np.array([1]), classifier_kernel=kernel, training=True)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), x)
+def test_constant_stripe_is_kept_whole():
+    layer = SpatialReverseAttention(num_ids=3, parts=2)
+    h = keras.ops.convert_to_numpy(layer.class_map(np.ones((1, 4, 2, 3), "float32"), np.array([1])))
+    np.testing.assert_array_equal(h, 0.0)  # soft: B * 1; hard: 0 < t keeps every cell
 
 
-def test_identity_at_inference():
-    x = np.random.default_rng(0).normal(size=(2, 6, 3, 4)).astype("float32")
-    out = SpatialReverseAttention(parts=3)(x, training=False)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), x)
+def test_inference_needs_no_labels_and_is_deterministic():
+    b = np.random.default_rng(0).uniform(size=(2, 6, 3, 4)).astype("float32")
+    layer = SpatialReverseAttention(num_ids=3, parts=3)
+    first, second = layer(b, training=False), layer(b, training=False)
+    assert len(first) == 2  # F, H; no D without training
+    for x, y in zip(first, second):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y))
 
 
 def test_training_without_labels_is_a_clear_error():
-    with pytest.raises(ValueError, match="needs `labels` and `classifier_kernel`"):
-        SpatialReverseAttention()(np.zeros((1, 6, 2, 4), "float32"), training=True)
+    with pytest.raises(ValueError, match="needs `labels`"):
+        SpatialReverseAttention(num_ids=3)(np.zeros((1, 6, 2, 4), "float32"), training=True)
 
 
-def test_gradient_flows_through_kept_cells_only():
+def test_h_passes_no_gradient():
+    """D's loss reaches B (through the kept part) but not f_3x3 / f_1x1 (h is a constant)."""
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(2, 6, 4, 5)).astype("float32")
-    kernel = rng.normal(size=(5, 3)).astype("float32")
+    b = rng.uniform(0, 2, size=(2, 6, 4, 5)).astype("float32")
     labels = np.array([2, 0])
-    layer = SpatialReverseAttention(erase_threshold=0.5, parts=3)
-    _, (gradient,) = value_and_gradients(
-        lambda x: keras.ops.sum(layer(x, labels=labels, classifier_kernel=kernel, training=True)), x
+    for erase in ("soft", "hard"):
+        layer = SpatialReverseAttention(num_ids=3, parts=3, erase=erase)
+        layer.build(b.shape)
+        weights = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
+
+        def d_loss(x, *trainable):
+            (_, _, d), _ = layer.stateless_call(list(trainable), [keras.ops.convert_to_numpy(w) for w in layer.non_trainable_weights], x, labels=labels, training=True)
+            return keras.ops.sum(d)
+
+        _, (to_b, *to_weights) = value_and_gradients(d_loss, b, *weights)
+        assert len(to_weights) == 5  # conv3x3, bn gamma/beta, conv1x1 kernel/bias
+        assert all(np.all(g == 0.0) for g in to_weights)
+        # d sum(B * keep) / dB = keep: recomputed from H of the same call
+        (_, class_maps, _), _ = layer.stateless_call(weights, [keras.ops.convert_to_numpy(w) for w in layer.non_trainable_weights], b, labels=labels, training=True)
+        h = numpy_h(keras.ops.convert_to_numpy(class_maps), labels, 3)
+        keep = 1.0 - h if erase == "soft" else (h < 0.6).astype("float32")
+        np.testing.assert_allclose(to_b, np.broadcast_to(keep[..., None], b.shape), atol=1e-5)
+
+
+def test_rejects_bad_arguments():
+    for kwargs, match in (
+        ({"erase": "blur"}, "erase must be"),
+        ({"erase_threshold": 0.0}, "erase_threshold"),
+        ({"parts": 0}, "parts"),
+        ({"num_ids": 1}, "num_ids"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            SpatialReverseAttention(**{"num_ids": 3, **kwargs})
+
+
+@pytest.mark.parametrize("erase", ["soft", "hard"])
+def test_layer_contract(erase, tmp_path):
+    x = np.random.default_rng(2).uniform(size=(2, 9, 3, 8)).astype("float32")
+    run_layer_test(
+        SpatialReverseAttention,
+        {"num_ids": 4, "parts": 3, "erase": erase, "erase_threshold": 0.5},
+        x,
+        [(2, 9, 3, 8), (2, 9, 3, 4)],
+        tmp_path,
+        training_inputs={"labels": np.array([1, 3], "int32")},
+        expected_training_shapes=[(2, 9, 3, 8), (2, 9, 3, 4), (2, 9, 3, 8)],
+        expected_num_trainable_weights=5,
+        expected_num_non_trainable_weights=2,
     )
-    kept = ~numpy_erased_cells(x, labels, kernel, 3, 0.5)
-    np.testing.assert_array_equal(gradient, np.broadcast_to(kept[..., None], gradient.shape).astype("float32"))
-
-
-def test_config_round_trip_and_validation():
-    assert_config_round_trip(SpatialReverseAttention(erase_threshold=0.45, parts=2, name="sic"))
-    with pytest.raises(ValueError, match="erase_threshold"):
-        SpatialReverseAttention(erase_threshold=0.0)
-
-
-def test_works_inside_saved_and_reloaded_model(tmp_path):
-    inputs = keras.Input((9, 3, 8))
-    features = SpatialReverseAttention(parts=3)(inputs)
-    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(features))
-    model = keras.Model(inputs, outputs)
-    x = np.random.default_rng(2).normal(size=(2, 9, 3, 8)).astype("float32")
-    assert_survives_save_and_load(model, x, tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dranet_keras.report.attention import model_attention, training_samples
 from dranet_keras.report.figures import attention_evidence
@@ -29,13 +30,17 @@ def test_tiny_model_attention_into_report(tmp_path):
     assert images.shape == (4, 64, 32, 3) and images.dtype == np.float32
     assert labels.tolist() == [0, 1, 2, 3]  # first identities in pid order, one image each, train only
 
-    model = build_dranet(num_ids=5, input_shape=(64, 32, 3))
+    model = build_dranet(num_ids=5, input_shape=(64, 32, 3), reduce_dim=64)
     maps = model_attention(model, images, labels)
-    assert maps["channel_masks"].shape == (4, 3, 1024)
-    assert maps["erase_mask"].shape == (4, 4, 2)  # 64x32 input -> 4x2 feature map
-    evidence = attention_evidence(images, maps)
-    for sample, mask in zip(evidence["samples"], maps["erase_mask"], strict=True):
-        assert sample["erased_fraction"] == float((mask > 0.5).mean())
+    assert maps["channel_masks"].shape == (4, 3, 64)
+    assert maps["class_map"].shape == (4, 4, 2)  # 64x32 input -> 4x2 feature map
+    for stripe in np.array_split(maps["class_map"], 3, axis=1):  # per-stripe min-max: 0 and 1 in each
+        flat = stripe.reshape(4, -1)
+        np.testing.assert_allclose(flat.min(axis=1), 0.0, atol=1e-6)
+        np.testing.assert_allclose(flat.max(axis=1), 1.0, atol=1e-6)
+    evidence = attention_evidence(images, maps, erase=model.erase, erase_threshold=model.erase_threshold)
+    for sample, h in zip(evidence["samples"], maps["class_map"], strict=True):
+        assert sample["erased_share"] == pytest.approx(float(h.mean()))  # soft: D = B * (1 - h)
 
     (tmp_path / "params.yaml").write_text("seed: 0\n")
     context = build_context(root=tmp_path, results_dir=tmp_path / "results", models_dir=tmp_path / "models",
@@ -44,5 +49,5 @@ def test_tiny_model_attention_into_report(tmp_path):
     html = render_html(context)
     section = html[html.index('<section id="attention">') :]
     section = section[: section.index("</section>")]
-    assert section.count('alt="erased region') == 4
+    assert section.count('alt="RSAM map') == 4
     assert section.count("<svg") == 1  # the channel-mask histogram

@@ -21,7 +21,7 @@ if find_chromium() is None and not os.environ.get("DRANET_REQUIRE_BROWSER"):
 def test_report_renders_offline_without_errors(pipeline_outputs, tmp_path):
     root = pipeline_outputs()
     rng = np.random.default_rng(0)
-    maps = {"channel_masks": rng.beta(2, 5, size=(3, 3, 64)), "erase_mask": (rng.uniform(size=(3, 8, 4)) > 0.7).astype("float32")}
+    maps = {"channel_masks": rng.beta(2, 5, size=(3, 3, 64)), "class_map": rng.uniform(size=(3, 8, 4)).astype("float32")}
     context = build_context(root=root, results_dir=root / "results", models_dir=root / "models", paper_results=PAPER_RESULTS,
                             params_path=root / "params.yaml", dataset="synthetic", seed=0,
                             attention=attention_evidence(rng.uniform(0, 255, size=(3, 128, 64, 3)), maps))

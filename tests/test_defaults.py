@@ -1,0 +1,101 @@
+"""One default per knob: every default of the library's signatures equals the config default
+of the same knob (the config dataclasses are the single source), and every other default is
+listed here as library-only, with why. A new parameter with a default fails until it is one."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+from dranet_keras.config import ModelConfig, TrainConfig
+from dranet_keras.layers import ChannelReverseAttention, RandomErasing, SpatialReverseAttention
+from dranet_keras.models import DRANet, build_dranet
+from dranet_keras.training import WarmupDecay, fit_dranet, make_optimizer
+
+MODEL, TRAIN = ModelConfig(), TrainConfig()
+
+# callable -> ({parameter: config default}, {library-only parameter: why})
+CASES = {
+    "DRANet": (
+        DRANet.__init__,
+        {
+            **{f.name: getattr(MODEL, f.name) for f in dataclasses.fields(MODEL) if f.name not in ("height", "width")},
+            "input_shape": (MODEL.height, MODEL.width, 3),
+        },
+        {},
+    ),
+    "ChannelReverseAttention": (
+        ChannelReverseAttention.__init__,
+        {"reduction": MODEL.reduction, "parts": MODEL.parts, "reverse_gradient": MODEL.reverse_gradient},
+        {},
+    ),
+    "SpatialReverseAttention": (
+        SpatialReverseAttention.__init__,
+        {"parts": MODEL.parts, "erase": MODEL.erase, "erase_threshold": MODEL.erase_threshold},
+        {},
+    ),
+    "RandomErasing": (
+        RandomErasing.__init__,
+        {"probability": TRAIN.random_erasing},
+        dict.fromkeys(("area_range", "aspect_range", "fill_value", "attempts"), "the reference implementation's constants")
+        | {"seed": "None = unseeded, as Keras layers"},
+    ),
+    "fit_dranet": (
+        fit_dranet,
+        {
+            key: getattr(TRAIN, key)
+            for key in (
+                "steps_per_epoch", "optimizer", "learning_rate", "weight_decay", "momentum", "warmup_epochs",
+                "warmup_factor", "schedule", "lr_milestones", "lr_gamma", "mixed_precision", "strategy", "deterministic",
+            )
+        },
+        {
+            "output_dir": "None = write nothing (a notebook run)",
+            "backup_every_steps": "None = back up once per epoch",
+            "seed": "None = leave the process's random state alone (a library call must not reseed a notebook)",
+            "jit_compile": "XLA compilation of ResNet50 costs minutes on a CPU; not a config knob",
+            "callbacks": "extra Keras callbacks of the caller",
+            "verbose": "Keras' progress display",
+        },
+    ),
+    "WarmupDecay": (
+        WarmupDecay.__init__,
+        {
+            "warmup_epochs": TRAIN.warmup_epochs,
+            "warmup_factor": TRAIN.warmup_factor,
+            "schedule": TRAIN.schedule,
+            "milestones": TRAIN.lr_milestones,
+            "gamma": TRAIN.lr_gamma,
+        },
+        {},
+    ),
+    "make_optimizer": (make_optimizer, {"weight_decay": TRAIN.weight_decay, "momentum": TRAIN.momentum}, {}),
+}
+
+
+def defaults(function) -> dict:
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_library_defaults_equal_the_config_defaults(name):
+    function, from_config, library_only = CASES[name]
+    actual = defaults(function)
+    assert set(actual) == set(from_config) | set(library_only), "a default that is neither a config knob nor listed"
+    for key, expected in from_config.items():
+        value = actual[key]
+        value = tuple(value) if isinstance(value, list) else value
+        assert value == expected, f"{name}({key}={value!r}) but the config default is {expected!r}"
+
+
+def test_model_config_maps_one_to_one_onto_the_model_arguments():
+    parameters = set(inspect.signature(DRANet.__init__).parameters) - {"self", "num_ids", "kwargs"}
+    assert set(MODEL.arguments()) == parameters
+    assert MODEL.arguments()["input_shape"] == (MODEL.height, MODEL.width, 3)
+    assert defaults(build_dranet) == {}  # a pass-through: DRANet's defaults are the only ones
