@@ -135,6 +135,17 @@ class EvalConfig:
     rerank_k2: int = 6
     rerank_lambda: float = 0.3
     visual_queries: int = 8
+    # GiB of working memory for blocks of distance rows (ranking and re-ranking stream them; the
+    # features and re-ranking's sparse structures come on top). 1 GiB leaves a 24 GiB machine
+    # room for the model and a Market-1501+500k gallery; larger only means fewer, bigger matmuls.
+    memory_gb: float = 1.0
+    rerank_max_hours: float = 1.0  # the evaluate stage refuses a re-ranking estimated to take longer
+
+    def __post_init__(self):
+        if not 0.01 <= self.memory_gb <= 4096:
+            raise ConfigError(f"eval.memory_gb: expected GiB in [0.01, 4096], got {self.memory_gb}")
+        if not self.rerank_max_hours > 0:
+            raise ConfigError(f"eval.rerank_max_hours: expected hours > 0, got {self.rerank_max_hours}")
 
 
 @dataclass(frozen=True)
