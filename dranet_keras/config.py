@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from dranet_keras.errors import UserError
+from dranet_keras.precision import POLICIES
 
 VARIANTS = ("baseline", "cic", "sic", "dra")
 # The names `dranet_keras.data.load_dataset` reads (kept equal by tests/data/test_datasets.py).
@@ -104,7 +105,9 @@ class TrainConfig:
     flip: bool = True
     pad: int = 10
     random_erasing: float = 0.5
-    mixed_precision: str | None = None  # None | mixed_float16 | mixed_bfloat16
+    # auto: mixed_bfloat16 on CPUs with AMX/AVX512-BF16, mixed_float16 on GPUs of compute
+    # capability >= 7.0, else float32 (dranet_keras/precision.py); None: float32.
+    mixed_precision: str | None = "auto"
     strategy: str = "default"  # default | mirrored | multi_worker | tpu
     deterministic: bool = False
 
@@ -114,7 +117,7 @@ class TrainConfig:
             "schedule": ("step", "cosine"),
             "sampler": ("random", "pk"),
             "strategy": ("default", "mirrored", "multi_worker", "tpu"),
-            "mixed_precision": (None, "mixed_float16", "mixed_bfloat16"),
+            "mixed_precision": POLICIES,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

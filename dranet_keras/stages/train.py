@@ -50,9 +50,11 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
         raise UserError(f"{manifest} does not exist: run `dranet prepare` (or `dvc repro prepare`) first")
     from dranet_keras.data.manifest import read_manifest
     from dranet_keras.data.pipeline import train_dataset
+    from dranet_keras.precision import policy_name, resolve_policy
     from dranet_keras.training import fit_dranet, make_strategy
 
     strategy = make_strategy(config.train.strategy)  # before any other TensorFlow work
+    policy, why = resolve_policy(config.train.mixed_precision)
     split = read_manifest(manifest)
     num_ids = len({record.pid for record in split.train})
     train, size = config.train, (config.model.height, config.model.width)
@@ -73,7 +75,8 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
     steps = train.steps_per_epoch or len(split.train) // train.batch_size
     print(
         f"dranet train: {variant} on {config.data.name}: {len(split.train)} images of {num_ids} ids, "
-        f"{train.epochs} epochs x {steps} steps of {train.batch_size}, {strategy.num_replicas_in_sync} replica(s)"
+        f"{train.epochs} epochs x {steps} steps of {train.batch_size}, {strategy.num_replicas_in_sync} replica(s), "
+        f"{policy_name(policy)} ({why})"
     )
     start = time.perf_counter()
     model, history = fit_dranet(
@@ -94,7 +97,7 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
         lr_milestones=train.lr_milestones,
         lr_gamma=train.lr_gamma,
         output_dir=output_dir,
-        mixed_precision=train.mixed_precision,
+        mixed_precision=policy,
         strategy=strategy,
         seed=config.seed,
         deterministic=train.deterministic,
@@ -120,6 +123,7 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
         "wall_time_s": round(time.perf_counter() - start, 1),
         "strategy": train.strategy,
         "replicas": strategy.num_replicas_in_sync,
+        "mixed_precision": policy_name(policy),
         "parameters": model.count_params(),
         "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
     }
