@@ -81,5 +81,5 @@ def run(args: argparse.Namespace) -> int:
     metrics = {"dataset": config.data.name, "synthetic": config.data.name == "synthetic", "variant": variant, **metrics}
     write_results(output_dir, metrics, cmc, rankings)
     reranked = f"; re-ranked mAP {metrics['rerank']['mAP']:.4f}" if metrics["rerank"] else ""
-    print(f"dranet evaluate: {variant}: mAP {metrics['mAP']:.4f}, rank-1 {metrics['rank1']:.4f}{reranked} -> {output_dir}")
+    print(f"dranet evaluate: {variant} ({model.dtype_policy.name}): mAP {metrics['mAP']:.4f}, rank-1 {metrics['rank1']:.4f}{reranked} -> {output_dir}")
     return 0
