@@ -159,9 +159,10 @@ def check_rerank_fits(num_query: int, num_gallery: int, dim: int, k1: int, memor
     memory, seconds = rerank_estimate(num_query, num_gallery, dim, k1, memory_gb, matmul_gflops(dim))
     available = available_memory()
     if memory > available or seconds > max_hours * 3600:
+        fix = "lower eval.memory_gb" if memory > available else "raise eval.rerank_max_hours"
         raise ReRankTooLargeError(
             f"eval.rerank: re-ranking {num_query:,} queries x {num_gallery:,} gallery images needs ~{memory / 2**30:.1f} GiB "
-            f"({available / 2**30:.1f} GiB available) and ~{seconds / 3600:.1f} h of exact neighbour search on this machine "
-            f"(limit eval.rerank_max_hours={max_hours:g}); set eval.rerank=false, or raise eval.rerank_max_hours / "
-            f"lower eval.memory_gb={memory_gb:g}"
+            f"({available / 2**30:.1f} GiB available, eval.memory_gb={memory_gb:g} of it for blocks) and "
+            f"~{seconds / 3600:.1f} h of exact neighbour search on this machine (eval.rerank_max_hours={max_hours:g}); "
+            f"set eval.rerank=false, or {fix}"
         )
