@@ -26,6 +26,11 @@ class ReRankError(UserError, ValueError):
     """Distance matrices given to `re_rank` have inconsistent shapes or bad values."""
 
 
+def _check_k(k1, k2, size):
+    if not (1 <= k2 <= size and k1 >= 1):
+        raise ReRankError(f"re-ranking: need k1 >= 1 and 1 <= k2 <= {size} images, got k1={k1}, k2={k2}")
+
+
 def _check(q_g_dist, q_q_dist, g_g_dist, k1, k2):
     q_g, q_q, g_g = (np.asarray(a) for a in (q_g_dist, q_q_dist, g_g_dist))
     if q_g.ndim != 2:
@@ -40,8 +45,7 @@ def _check(q_g_dist, q_q_dist, g_g_dist, k1, k2):
         # min/max propagate NaN and show infinities without a full-size temporary.
         if values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
             raise ReRankError(f"{name}: contains NaN or infinite distances")
-    if not (1 <= k2 <= num_q + num_g and k1 >= 1):
-        raise ReRankError(f"re-ranking: need k1 >= 1 and 1 <= k2 <= {num_q + num_g} images, got k1={k1}, k2={k2}")
+    _check_k(k1, k2, num_q + num_g)
     return q_g, q_q, g_g
 
 
@@ -381,8 +385,7 @@ def re_rank_features(
 
     plain = FeatureDistances(query_features, gallery_features, metric)
     num_q, num_g = plain.shape
-    if not (1 <= k2 <= num_q + num_g and k1 >= 1):
-        raise ReRankError(f"re-ranking: need k1 >= 1 and 1 <= k2 <= {num_q + num_g} images, got k1={k1}, k2={k2}")
+    _check_k(k1, k2, num_q + num_g)
     distances = _FeatureNormalised(plain.query, plain.gallery, metric)
     # A neighbour-search row: distances (float32), np.partition's copy, the threshold mask.
     row_chunk = rows_per_block(10 * distances.size, memory_gb)

@@ -73,6 +73,10 @@ def evaluate_features(
     """CMC, mAP and mINP of query against gallery features, exactly as
     `evaluate_rank(compute_distance(query, gallery, metric), ...)` gives them, holding only the
     features and blocks of distance rows that fit `memory_gb` GiB (default: `eval.memory_gb`).
-    `seed` drives the `"cuhk03"` protocol's single-shot sampling."""
+    `seed` drives the `"cuhk03"` protocol's single-shot sampling.
+
+    Same distances bit for bit as far as the BLAS is: a matmul of a block of rows can round
+    differently in the last bit from one of the whole matrix (e.g. one-row blocks take a
+    matrix-vector kernel), which can only reorder distances that were within a rounding error."""
     distances = FeatureDistances(query_features, gallery_features, metric)
     return evaluate_distance_rows(distances, q_pids, g_pids, q_camids, g_camids, max_rank, protocol, memory_gb, seed=seed)
