@@ -39,7 +39,7 @@ SHAPES = {  # queries, gallery, test ids, cameras, gallery distractors (pid 0)
     "msmt17": (11659, 82161, 3060, 15, 0),
     "market500k": (3368, 519732, 750, 6, 2793 + 503819),
 }
-ROWS = 65536
+ROWS = 8192  # rows generated at a time: 64 MiB temporaries at 2048-d
 
 
 def synthetic_features(case: str, dim: int, seed: int = 0):
