@@ -20,6 +20,7 @@ import numpy as np
 
 from dranet_keras.errors import UserError
 from dranet_keras.evaluation.distance import Prepared, block_of, distance_block, pair_distances
+from dranet_keras.evaluation.streaming import FeatureDistances, rows_per_block
 
 
 class ReRankError(UserError, ValueError):
@@ -381,8 +382,6 @@ def re_rank_features(
     features in blocks of rows that fit `memory_gb` GiB (default `eval.memory_gb`); only the
     neighbour lists and the sparse V stay in memory.
     """
-    from dranet_keras.evaluation.streaming import FeatureDistances, rows_per_block
-
     plain = FeatureDistances(query_features, gallery_features, metric)
     num_q, num_g = plain.shape
     _check_k(k1, k2, num_q + num_g)
