@@ -23,6 +23,8 @@ from dranet_keras.data.archives import MAX_EXTRACT_BYTES, MAX_EXTRACT_RATIO
 from dranet_keras.data.datasets import DATASETS
 from dranet_keras.data.synthetic import SyntheticSpec
 from dranet_keras.errors import UserError
+from dranet_keras.evaluation.streaming import DEFAULT_MEMORY_GB
+from dranet_keras.precision import POLICIES
 
 _SYNTHETIC = SyntheticSpec()  # the synthetic set's defaults live with its generator
 
@@ -107,7 +109,9 @@ class TrainConfig:
     flip: bool = True
     pad: int = 10
     random_erasing: float = 0.5
-    mixed_precision: Literal["mixed_float16", "mixed_bfloat16"] | None = None
+    # auto: mixed_bfloat16 on CPUs with AMX/AVX512-BF16, mixed_float16 on GPUs of compute
+    # capability >= 7.0, else float32 (dranet_keras/precision.py); None: float32.
+    mixed_precision: Literal[POLICIES] = "auto"
     strategy: Literal["default", "mirrored", "multi_worker", "tpu"] = "default"
     deterministic: bool = False
 
@@ -126,6 +130,10 @@ class EvalConfig:
     rerank_k2: int = 6
     rerank_lambda: float = 0.3
     visual_queries: int = 8
+    # GiB of working memory for blocks of distance rows (ranking and re-ranking stream them; the
+    # features and re-ranking's sparse structures come on top); larger only means bigger matmuls.
+    memory_gb: float = DEFAULT_MEMORY_GB
+    rerank_max_hours: float = 1.0  # the evaluate stage refuses a re-ranking estimated to take longer
 
 
 @dataclass(frozen=True)
@@ -222,6 +230,8 @@ RANGES = {
     "eval.rerank_k2": POSITIVE,
     "eval.rerank_lambda": PROBABILITY,
     "eval.visual_queries": NON_NEGATIVE,
+    "eval.memory_gb": Range(0.01, 4096),
+    "eval.rerank_max_hours": Range(0, low_open=True),
 }
 
 

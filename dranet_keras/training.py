@@ -31,6 +31,7 @@ from keras import ops
 
 from dranet_keras import layout
 from dranet_keras.errors import UserError
+from dranet_keras.precision import resolve_policy
 from dranet_keras.io import atomic_path, atomic_write_json, atomic_write_text, remove_temp_files
 from dranet_keras.run_lock import run_lock
 
@@ -376,7 +377,7 @@ def fit_dranet(
     lr_gamma: float = 0.1,
     output_dir: str | Path | None = None,
     backup_every_steps: int | None = None,
-    mixed_precision: str | None = None,
+    mixed_precision: str | None = "auto",
     strategy: str | tf.distribute.Strategy = "default",
     seed: int | None = None,
     deterministic: bool = False,
@@ -423,8 +424,9 @@ def fit_dranet(
         dataset = dataset.with_options(options)
 
     previous_policy = keras.mixed_precision.dtype_policy()
-    if mixed_precision:
-        keras.mixed_precision.set_dtype_policy(mixed_precision)
+    policy, _ = resolve_policy(mixed_precision)
+    if policy:
+        keras.mixed_precision.set_dtype_policy(policy)
     try:
         with strategy.scope():
             model = build_model()

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dranet_keras"
 
 # floor of each top-level part of the package; a module may import its own floor or lower ones.
 FLOORS = {
-    "errors": 0, "io": 0, "layout": 0, "run_lock": 0, "choices": 0,
+    "errors": 0, "io": 0, "layout": 0, "run_lock": 0, "precision": 2, "choices": 0,
     "layers": 1, "losses": 1,
     "data": 2, "evaluation": 2, "models": 2, "training": 2, "multi_worker_fix": 2,
     "embedding": 3, "serving": 3, "report": 3,

@@ -73,7 +73,7 @@ BAD = {
     "train.flip": ["'true'"],
     "train.pad": ["-1"],
     "train.random_erasing": ["1.5", "-0.1"],
-    "train.mixed_precision": ["float16"],
+    "train.mixed_precision": ["float16", "automatic"],
     "train.strategy": ["horovod"],
     "train.deterministic": ["1"],
     "eval.metric": ["manhattan"],
@@ -86,6 +86,8 @@ BAD = {
     "eval.rerank_k2": ["-6"],
     "eval.rerank_lambda": ["1.5"],
     "eval.visual_queries": ["-1"],
+    "eval.memory_gb": ["0", ".inf"],
+    "eval.rerank_max_hours": ["0"],
 }
 # How the message names a key, where that differs from its path.
 NAMED = {"variants": "variants"}

@@ -11,7 +11,7 @@ import pytest
 from dranet_keras import layout
 from dranet_keras.config import DataConfig
 from dranet_keras.data.records import Record
-from dranet_keras.stages.evaluate import evaluate_embeddings, write_results
+from dranet_keras.evaluation.results import evaluate_embeddings, write_results
 from dranet_keras.stages.prepare import prepare
 
 from .formats import check, documented

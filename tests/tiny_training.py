@@ -74,6 +74,7 @@ def main(output_dir: str, raw: str) -> None:
         install_kill_hook(*options.pop("kill_at"))
     run_eagerly = options.pop("run_eagerly", False)
     model_arguments = options.pop("model", {})
+    options.setdefault("mixed_precision", None)  # float32: the tests compare losses and weights
 
     import tensorflow as tf
 

@@ -43,6 +43,10 @@ def extract_features(model, dataset, flip: bool = True, *, cache_path=None, desc
     `flip`, the embeddings of each image and of its horizontal mirror are summed before
     normalisation. With `cache_path`, an existing cache is returned as is and a new one is
     written (atomically) after extraction.
+
+    The model computes in its own dtype policy, the one it was built and trained with (a saved
+    model keeps it): a model trained under `train.mixed_precision` (auto: mixed_bfloat16 on CPUs
+    with bf16 units) embeds in that precision; the embeddings come back as float32.
     """
     if cache_path is not None and Path(cache_path).is_file():
         cached = _load_cached(Path(cache_path))

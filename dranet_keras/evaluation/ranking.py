@@ -53,24 +53,6 @@ def has_valid_match(q_pids, g_pids, q_camids, g_camids) -> np.ndarray:
     return valid
 
 
-def _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids):
-    distmat = np.asarray(distmat)
-    if distmat.ndim != 2:
-        raise EvaluationError(f"distmat: expected a 2-D (num_query, num_gallery) array, got shape {distmat.shape}")
-    num_q, num_g = distmat.shape
-    arrays = {"q_pids": q_pids, "g_pids": g_pids, "q_camids": q_camids, "g_camids": g_camids}
-    arrays = {name: np.asarray(value).reshape(-1) for name, value in arrays.items()}
-    for name, value in arrays.items():
-        expected = num_q if name.startswith("q") else num_g
-        if len(value) != expected:
-            raise EvaluationError(f"{name}: expected {expected} values to match distmat {distmat.shape}, got {len(value)}")
-    if num_q == 0 or num_g == 0:
-        raise EvaluationError(f"distmat: empty query or gallery (shape {distmat.shape})")
-    if not np.all(np.isfinite(distmat)):
-        raise EvaluationError("distmat: contains NaN or infinite distances")
-    return distmat, arrays["q_pids"], arrays["g_pids"], arrays["q_camids"], arrays["g_camids"]
-
-
 def _stable_ranks(sorted_rows, rows, distances, columns, distmat_rows):
     """0-based position of gallery item `columns[i]` (distance `distances[i]`) in the stable
     ascending order of its query row `rows[i]`: #(smaller) + #(equal with a smaller index)."""
@@ -93,26 +75,24 @@ def _stable_ranks(sorted_rows, rows, distances, columns, distmat_rows):
     return smaller
 
 
-def _positive_positions(distmat, q_pids, g_pids, q_camids, g_camids, chunk_size):
-    """Yield, per chunk of queries: (query index, filtered 0-based rank) of every true match
-    (same pid, other camera), with junk (same pid, same camera) removed from the ranking."""
-    num_q = distmat.shape[0]
-    for start in range(0, num_q, chunk_size):
-        stop = min(start + chunk_size, num_q)
-        block = distmat[start:stop]
-        sorted_rows = np.sort(block, axis=1)
-        rows, columns = np.nonzero(q_pids[start:stop, None] == g_pids[None, :])
-        raw_rank = _stable_ranks(sorted_rows, rows, block[rows, columns], columns, block)
-        junk = g_camids[columns] == q_camids[start + rows]
-        # Order same-pid samples by (query, rank); a match's filtered rank = raw rank minus the
-        # junk samples ranked before it within its query.
-        order = np.lexsort((raw_rank, rows))
-        rows, raw_rank, junk = rows[order], raw_rank[order], junk[order]
-        junk_before = np.cumsum(junk) - junk
-        row_start = np.searchsorted(rows, rows, side="left")
-        junk_before = junk_before - junk_before[row_start]
-        keep = ~junk
-        yield start + rows[keep], raw_rank[keep] - junk_before[keep]
+def _positive_positions(block, start, q_pids, g_pids, q_camids, g_camids):
+    """(query index, filtered 0-based rank) of every true match (same pid, other camera) of the
+    queries whose distance rows `block` holds (query `start` first), with junk (same pid, same
+    camera) removed from the ranking."""
+    sorted_rows = np.sort(block, axis=1)
+    stop = start + len(block)
+    rows, columns = np.nonzero(q_pids[start:stop, None] == g_pids[None, :])
+    raw_rank = _stable_ranks(sorted_rows, rows, block[rows, columns], columns, block)
+    junk = g_camids[columns] == q_camids[start + rows]
+    # Order same-pid samples by (query, rank); a match's filtered rank = raw rank minus the
+    # junk samples ranked before it within its query.
+    order = np.lexsort((raw_rank, rows))
+    rows, raw_rank, junk = rows[order], raw_rank[order], junk[order]
+    junk_before = np.cumsum(junk) - junk
+    row_start = np.searchsorted(rows, rows, side="left")
+    junk_before = junk_before - junk_before[row_start]
+    keep = ~junk
+    return start + rows[keep], raw_rank[keep] - junk_before[keep]
 
 
 def _market_metrics(query_index, rank, max_rank):
@@ -130,13 +110,13 @@ def _market_metrics(query_index, rank, max_rank):
     return query_index[boundaries], average_precision, inverse_negative_penalty, first_hits
 
 
-def _single_shot_cmc(distmat, q_pids, g_pids, q_camids, g_camids, valid_queries, max_rank, num_repeats, seed):
+def _single_shot_cmc(block, start, q_pids, g_pids, q_camids, g_camids, queries, max_rank, num_repeats, rng):
     """CUHK03 classic protocol: per query, sample one gallery image per identity (junk removed),
-    `num_repeats` times, and average the resulting CMC curves (as torchreid's `eval_cuhk03`)."""
-    rng = np.random.default_rng(seed)
+    `num_repeats` times, and sum the resulting CMC curves over `queries` (rows of `block`, query
+    `start` first) divided by `num_repeats` (as torchreid's `eval_cuhk03`)."""
     cmc_sum = np.zeros(max_rank)
-    for q in valid_queries:
-        order = np.argsort(distmat[q], kind="stable")
+    for q in queries:
+        order = np.argsort(block[q - start], kind="stable")
         keep = ~((g_pids[order] == q_pids[q]) & (g_camids[order] == q_camids[q]))
         ranked_pids = g_pids[order][keep]
         for _ in range(num_repeats):
@@ -149,6 +129,64 @@ def _single_shot_cmc(distmat, q_pids, g_pids, q_camids, g_camids, valid_queries,
             if match_rank < max_rank:
                 cmc_sum[match_rank:] += 1.0 / num_repeats
     return cmc_sum
+
+
+def check_labels(num_q, num_g, q_pids, g_pids, q_camids, g_camids, what="distmat"):
+    """The four label arrays, flat, of lengths matching `num_q` queries and `num_g` gallery items."""
+    arrays = {"q_pids": q_pids, "g_pids": g_pids, "q_camids": q_camids, "g_camids": g_camids}
+    arrays = {name: np.asarray(value).reshape(-1) for name, value in arrays.items()}
+    for name, value in arrays.items():
+        expected = num_q if name.startswith("q") else num_g
+        if len(value) != expected:
+            raise EvaluationError(f"{name}: expected {expected} values to match {what} ({num_q}, {num_g}), got {len(value)}")
+    if num_q == 0 or num_g == 0:
+        raise EvaluationError(f"{what}: empty query or gallery (shape ({num_q}, {num_g}))")
+    return arrays["q_pids"], arrays["g_pids"], arrays["q_camids"], arrays["g_camids"]
+
+
+def rank_blocks(blocks, num_g, q_pids, g_pids, q_camids, g_camids, max_rank, protocol, num_repeats=10, seed=0) -> RankResult:
+    """CMC, mAP and mINP from (start, distance rows) blocks that cover the queries in order;
+    only one block is held at a time. Labels as `check_labels` returns them."""
+    if protocol not in PROTOCOLS:
+        raise EvaluationError(f"protocol: {protocol!r} is not one of {list(PROTOCOLS)}")
+    num_q = len(q_pids)
+    if num_g < max_rank:
+        warnings.warn(f"gallery has only {num_g} samples; CMC is reported up to rank {num_g}", stacklevel=3)
+        max_rank = num_g
+    rng = np.random.default_rng(seed)  # one stream over the queries in order, however blocked
+    average_precision, inverse_negative_penalty = [], []
+    first_hits = np.zeros(max_rank, dtype=np.int64)
+    single_shot = np.zeros(max_rank)
+    num_valid = 0
+    for start, block in blocks:
+        if not np.all(np.isfinite(block)):
+            raise EvaluationError("distmat: contains NaN or infinite distances")
+        query_index, rank = _positive_positions(block, start, q_pids, g_pids, q_camids, g_camids)
+        if len(query_index) == 0:
+            continue
+        queries, ap, inp, hits = _market_metrics(query_index, rank, max_rank)
+        num_valid += len(queries)
+        average_precision.append(ap)
+        inverse_negative_penalty.append(inp)
+        first_hits += hits
+        if protocol == "cuhk03":
+            single_shot += _single_shot_cmc(block, start, q_pids, g_pids, q_camids, g_camids, queries, max_rank, num_repeats, rng)
+    if num_valid == 0:
+        raise EvaluationError(
+            "no query has a gallery sample of its identity from another camera; "
+            "check that query and gallery come from the same data set"
+        )
+    if num_valid < num_q:
+        warnings.warn(
+            f"{num_q - num_valid} of {num_q} queries have no valid match in the gallery and were skipped",
+            stacklevel=3,
+        )
+    cmc = np.cumsum(first_hits) if protocol == "market" else single_shot
+    return RankResult(
+        cmc=(cmc / num_valid).astype(np.float64),
+        mAP=float(np.mean(np.concatenate(average_precision))),
+        mINP=float(np.mean(np.concatenate(inverse_negative_penalty))),
+    )
 
 
 def evaluate_rank(
@@ -170,44 +208,10 @@ def evaluate_rank(
     (classic single-gallery-shot CMC: one random gallery image per identity, `num_repeats`
     times, seeded by `seed`; mAP and mINP use the whole gallery as torchreid does).
     """
-    if protocol not in PROTOCOLS:
-        raise EvaluationError(f"protocol: {protocol!r} is not one of {list(PROTOCOLS)}")
-    distmat, q_pids, g_pids, q_camids, g_camids = _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
+    distmat = np.asarray(distmat)
+    if distmat.ndim != 2:
+        raise EvaluationError(f"distmat: expected a 2-D (num_query, num_gallery) array, got shape {distmat.shape}")
     num_q, num_g = distmat.shape
-    if num_g < max_rank:
-        warnings.warn(f"gallery has only {num_g} samples; CMC is reported up to rank {num_g}", stacklevel=2)
-        max_rank = num_g
-
-    average_precision, inverse_negative_penalty = [], []
-    first_hits = np.zeros(max_rank, dtype=np.int64)
-    valid_queries = []
-    for query_index, rank in _positive_positions(distmat, q_pids, g_pids, q_camids, g_camids, chunk_size):
-        if len(query_index) == 0:
-            continue
-        queries, ap, inp, hits = _market_metrics(query_index, rank, max_rank)
-        valid_queries.append(queries)
-        average_precision.append(ap)
-        inverse_negative_penalty.append(inp)
-        first_hits += hits
-    num_valid = sum(len(q) for q in valid_queries)
-    if num_valid == 0:
-        raise EvaluationError(
-            "no query has a gallery sample of its identity from another camera; "
-            "check that query and gallery come from the same data set"
-        )
-    if num_valid < num_q:
-        warnings.warn(
-            f"{num_q - num_valid} of {num_q} queries have no valid match in the gallery and were skipped",
-            stacklevel=2,
-        )
-    if protocol == "market":
-        cmc = np.cumsum(first_hits) / num_valid
-    else:
-        valid = np.concatenate(valid_queries)
-        cmc = _single_shot_cmc(distmat, q_pids, g_pids, q_camids, g_camids, valid, max_rank, num_repeats, seed)
-        cmc = cmc / num_valid
-    return RankResult(
-        cmc=cmc.astype(np.float64),
-        mAP=float(np.mean(np.concatenate(average_precision))),
-        mINP=float(np.mean(np.concatenate(inverse_negative_penalty))),
-    )
+    labels = check_labels(num_q, num_g, q_pids, g_pids, q_camids, g_camids)
+    blocks = ((start, distmat[start : start + chunk_size]) for start in range(0, num_q, chunk_size))
+    return rank_blocks(blocks, num_g, *labels, max_rank, protocol, num_repeats, seed)

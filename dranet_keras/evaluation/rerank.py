@@ -19,10 +19,17 @@ from __future__ import annotations
 import numpy as np
 
 from dranet_keras.errors import UserError
+from dranet_keras.evaluation.distance import Prepared, block_of, distance_block, pair_distances
+from dranet_keras.evaluation.streaming import FeatureDistances, rows_per_block
 
 
 class ReRankError(UserError, ValueError):
     """Distance matrices given to `re_rank` have inconsistent shapes or bad values."""
+
+
+def _check_k(k1, k2, size):
+    if not (1 <= k2 <= size and k1 >= 1):
+        raise ReRankError(f"re-ranking: need k1 >= 1 and 1 <= k2 <= {size} images, got k1={k1}, k2={k2}")
 
 
 def _check(q_g_dist, q_q_dist, g_g_dist, k1, k2):
@@ -39,8 +46,7 @@ def _check(q_g_dist, q_q_dist, g_g_dist, k1, k2):
         # min/max propagate NaN and show infinities without a full-size temporary.
         if values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
             raise ReRankError(f"{name}: contains NaN or infinite distances")
-    if not (1 <= k2 <= num_q + num_g and k1 >= 1):
-        raise ReRankError(f"re-ranking: need k1 >= 1 and 1 <= k2 <= {num_q + num_g} images, got k1={k1}, k2={k2}")
+    _check_k(k1, k2, num_q + num_g)
     return q_g, q_q, g_g
 
 
@@ -194,33 +200,66 @@ def _query_chunks(pairs_per_query, max_rows, max_pairs):
         start = stop
 
 
-def _jaccard_into(final, indptr, indices, data, num_q, lambda_value, chunk_size, max_pairs):
-    """final[i, g] = (1 - lambda) * Jaccard(V_i, V_g) + lambda * final[i, g], for the queries i
-    and gallery images g; Jaccard = 1 - sum(min) / (2 - sum(min)) over shared non-zeros."""
-    size = len(indptr) - 1
-    num_g = size - num_q
-    # Gallery rows of V by column (CSC): who shares column c, with what weight.
-    gallery = slice(indptr[num_q], indptr[size])
-    gallery_rows = np.repeat(np.arange(num_q, size), np.diff(indptr[num_q:]))
-    by_column = np.argsort(indices[gallery], kind="stable")
-    column_rows = gallery_rows[by_column] - num_q
-    column_data = data[gallery][by_column]
-    column_ptr = np.r_[0, np.cumsum(np.bincount(indices[gallery], minlength=size))]
-    query_rows = np.repeat(np.arange(num_q), np.diff(indptr[: num_q + 1]))
-    column_counts = np.diff(column_ptr)[indices[: indptr[num_q]]]
-    pairs_per_query = np.bincount(query_rows, weights=column_counts, minlength=num_q)
-    for start, stop in _query_chunks(pairs_per_query, chunk_size, max_pairs):
+class _GalleryColumns:
+    """The gallery rows of sparse V by column (CSC): who shares column c, with what weight; and
+    how many (query entry, gallery entry) pairs each query's Jaccard row involves."""
+
+    def __init__(self, indptr, indices, data, num_q):
+        size = len(indptr) - 1
+        self.num_g = size - num_q
+        gallery = slice(indptr[num_q], indptr[size])
+        gallery_rows = np.repeat(np.arange(num_q, size), np.diff(indptr[num_q:]))
+        by_column = np.argsort(indices[gallery], kind="stable")
+        self.rows = gallery_rows[by_column] - num_q
+        self.data = data[gallery][by_column]
+        self.ptr = np.r_[0, np.cumsum(np.bincount(indices[gallery], minlength=size))]
+        query_rows = np.repeat(np.arange(num_q), np.diff(indptr[: num_q + 1]))
+        column_counts = np.diff(self.ptr)[indices[: indptr[num_q]]]
+        self.pairs_per_query = np.bincount(query_rows, weights=column_counts, minlength=num_q)
+
+    def jaccard(self, indptr, indices, data, start, stop):
+        """(stop - start, num_g) float32 Jaccard distances 1 - sum(min) / (2 - sum(min)) of
+        queries [start, stop) to every gallery image, over shared non-zeros of V."""
+        num_g = self.num_g
         positions, slot = _csr_rows(indptr, np.arange(start, stop))
         # Every (query entry, gallery image sharing that column) pair.
-        partner_positions, pair = _csr_rows(column_ptr, indices[positions])
-        minimum = np.minimum(data[positions][pair], column_data[partner_positions])
-        key = slot[pair].astype(np.int64) * num_g + column_rows[partner_positions]
+        partner_positions, pair = _csr_rows(self.ptr, indices[positions])
+        minimum = np.minimum(data[positions][pair], self.data[partner_positions])
+        key = slot[pair].astype(np.int64) * num_g + self.rows[partner_positions]
         shared = np.bincount(key, weights=minimum, minlength=(stop - start) * num_g)
         shared = shared.reshape(stop - start, num_g).astype(np.float32)
-        jaccard = 1.0 - shared / (2.0 - shared)
-        block = final[start:stop]
+        return 1.0 - shared / (2.0 - shared)
+
+
+def _blend_into(out, offset, v, columns, lambda_value, chunk_size, max_pairs):
+    """out[i - offset] = (1 - lambda) * Jaccard + lambda * out[i - offset] for the queries i of
+    `out` (which holds the original distances of queries [offset, offset + len(out)))."""
+    pairs = columns.pairs_per_query[offset : offset + len(out)]
+    for start, stop in _query_chunks(pairs, chunk_size, max_pairs):
+        block = out[start:stop]
         block *= lambda_value
-        block += jaccard * (1 - lambda_value)
+        block += columns.jaccard(*v, offset + start, offset + stop) * (1 - lambda_value)
+
+
+def _sparse_v(distances, k1, k2, chunk_size, row_chunk_size, on_query_rows=None):
+    """Sparse V (CSR indptr, indices, data) after query expansion, from a source of normalised
+    distance rows (`rows`, `entries`, `size`, `num_q`). `on_query_rows(start, stop, rows)` sees
+    each block of query rows as it passes."""
+    num_q, size = distances.num_q, distances.size
+    k = min(k1 + 1, size)
+    rank = np.empty((size, max(k, k2)), dtype=np.int64)
+    for start, stop in _chunks(num_q, size, row_chunk_size):
+        rows = distances.rows(start, stop)
+        rank[start:stop] = _nearest(rows, max(k, k2))
+        if on_query_rows is not None and stop <= num_q:
+            on_query_rows(start, stop, rows)
+        del rows
+    expansion = _expansion_sets(rank[:, :k], min(int(np.around(k1 / 2.0)) + 1, k), chunk_size)
+    v = _encode(distances, expansion)
+    del expansion
+    if k2 != 1:
+        v = _query_expansion(*v, rank, k2, chunk_size)
+    return v
 
 
 def re_rank(
@@ -243,20 +282,111 @@ def re_rank(
     q_g, q_q, g_g = _check(q_g_dist, q_q_dist, g_g_dist, k1, k2)
     num_q, num_g = q_g.shape
     distances = _NormalisedDistances(q_g, q_q, g_g)
-    size = distances.size
-    k = min(k1 + 1, size)
-    rank = np.empty((size, max(k, k2)), dtype=np.int64)
     final = np.empty((num_q, num_g), dtype=np.float32)
-    for start, stop in _chunks(num_q, size, chunk_size):
-        rows = distances.rows(start, stop)
-        rank[start:stop] = _nearest(rows, max(k, k2))
-        if stop <= num_q:
-            final[start:stop] = rows[:, num_q:]
-        del rows
-    expansion = _expansion_sets(rank[:, :k], min(int(np.around(k1 / 2.0)) + 1, k), chunk_size)
-    indptr, indices, data = _encode(distances, expansion)
-    del expansion
-    if k2 != 1:
-        indptr, indices, data = _query_expansion(indptr, indices, data, rank, k2, chunk_size)
-    _jaccard_into(final, indptr, indices, data, num_q, lambda_value, chunk_size, max_pairs)
+
+    def keep_original(start, stop, rows):
+        final[start:stop] = rows[:, num_q:]
+
+    v = _sparse_v(distances, k1, k2, chunk_size, chunk_size, keep_original)
+    _blend_into(final, 0, v, _GalleryColumns(*v, num_q), lambda_value, chunk_size, max_pairs)
     return final
+
+
+class _FeatureNormalised:
+    """`_NormalisedDistances` computed from features: row i holds the squared distances from
+    image i (queries first, then gallery) to every image, over their maximum."""
+
+    def __init__(self, query: Prepared, gallery: Prepared, metric: str):
+        self.query, self.gallery, self.metric = query, gallery, metric
+        self.num_q, self.num_g = len(query.rows), len(gallery.rows)
+        self.size = self.num_q + self.num_g
+        self.column_max = np.empty(self.size, dtype=np.float32)
+
+    def _side(self, index):
+        return (self.query, index) if index < self.num_q else (self.gallery, index - self.num_q)
+
+    def squared_rows(self, start, stop):
+        """Squared distances of images [start, stop) (one side) to all images, float32."""
+        side, offset = self._side(start)
+        block = block_of(side, offset, offset + stop - start)
+        rows = np.concatenate(
+            [distance_block(block, self.query, self.metric), distance_block(block, self.gallery, self.metric)], axis=1
+        )
+        return np.power(rows, 2, out=rows)
+
+    def rows(self, start, stop):
+        rows = self.squared_rows(start, stop)
+        self.column_max[start:stop] = rows.max(axis=1)
+        rows /= self.column_max[start:stop, None]
+        return rows
+
+    def entries(self, rows, columns):
+        values = np.empty(len(rows), dtype=np.float32)
+        q = self.num_q
+        for row_query in (True, False):
+            for column_query in (True, False):
+                part = ((rows < q) == row_query) & ((columns < q) == column_query)
+                r = rows[part] - (0 if row_query else q)
+                c = columns[part] - (0 if column_query else q)
+                values[part] = pair_distances(
+                    self.query if row_query else self.gallery, self.query if column_query else self.gallery, r, c, self.metric
+                )
+        return np.power(values, 2) / self.column_max[rows]
+
+
+class ReRankedDistances:
+    """Re-ranked (num_query, num_gallery) distances, produced a block of query rows at a time
+    by `rows(start, stop)`; `evaluate_distance_rows` scores them as it scores plain distances.
+
+    Holds the features, each query's distance normaliser and the sparse k-reciprocal vectors V;
+    row i is `(1 - lambda) * Jaccard(V_i, V_g) + lambda * d(i, g)^2 / max_j d(i, j)^2`, what
+    `re_rank` returns as a dense matrix."""
+
+    def __init__(self, distances: _FeatureNormalised, v, lambda_value: float, chunk_size: int, max_pairs: int):
+        self._distances, self._v = distances, v
+        self._columns = _GalleryColumns(*v, distances.num_q)
+        self._lambda, self._chunk_size, self._max_pairs = lambda_value, chunk_size, max_pairs
+        self.shape = (distances.num_q, distances.num_g)
+        # A block row: the distances to queries and gallery, the Jaccard sums (float64), the
+        # float32 result and its sorted copy in ranking.
+        self.bytes_per_row = 12 * distances.size + 16 * distances.num_g
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        distances = self._distances
+        out = distances.squared_rows(start, stop)[:, distances.num_q :] / distances.column_max[start:stop, None]
+        _blend_into(out, start, self._v, self._columns, self._lambda, self._chunk_size, self._max_pairs)
+        return out
+
+
+def re_rank_features(
+    query_features,
+    gallery_features,
+    k1: int = 20,
+    k2: int = 6,
+    lambda_value: float = 0.3,
+    metric: str = "cosine",
+    memory_gb: float | None = None,
+    *,
+    chunk_size: int = 256,
+    max_pairs: int = 2_000_000,
+) -> ReRankedDistances:
+    """k-reciprocal re-ranking from features, in bounded memory.
+
+    Returns a `ReRankedDistances`: not a matrix, but the re-ranked query x gallery distances by
+    blocks of query rows (`rows(start, stop)`), equal to
+    `re_rank(compute_distance(q, g), compute_distance(q, q), compute_distance(g, g))[start:stop]`
+    (same arithmetic; rounding aside). Score it with
+    `evaluate_distance_rows(reranked, q_pids, g_pids, q_camids, g_camids, ...)`.
+
+    Each image's k1+1 nearest neighbours come from an exact search over query + gallery
+    features in blocks of rows that fit `memory_gb` GiB (default `eval.memory_gb`); only the
+    neighbour lists and the sparse V stay in memory.
+    """
+    plain = FeatureDistances(query_features, gallery_features, metric)
+    num_q, num_g = plain.shape
+    _check_k(k1, k2, num_q + num_g)
+    distances = _FeatureNormalised(plain.query, plain.gallery, metric)
+    # A neighbour-search row: distances (float32), np.partition's copy, the threshold mask.
+    row_chunk = rows_per_block(10 * distances.size, memory_gb)
+    v = _sparse_v(distances, k1, k2, chunk_size, row_chunk)
+    return ReRankedDistances(distances, v, lambda_value, chunk_size, max_pairs)

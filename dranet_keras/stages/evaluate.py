@@ -4,115 +4,12 @@ k-reciprocal re-ranking. Writes results/<variant>/metrics.json, cmc.csv and rank
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
-
-import numpy as np
 
 from dranet_keras import layout
 from dranet_keras.config import load_config
 from dranet_keras.errors import UserError
-from dranet_keras.evaluation import evaluate_rank, re_rank
-from dranet_keras.evaluation.distance import compute_distance
-from dranet_keras.evaluation.ranking import has_valid_match
-from dranet_keras.io import atomic_write_json, atomic_write_text
-
-REPORTED_RANKS = (1, 5, 10, 20)
-
-
-def _summary(result) -> dict:
-    """mAP, mINP and rank-k accuracies (a CMC shorter than k, from a tiny gallery, has reached
-    its final value by then: every counted query has its match within the gallery)."""
-    summary = {"mAP": result.mAP, "mINP": result.mINP}
-    for rank in REPORTED_RANKS:
-        summary[f"rank{rank}"] = float(result.cmc[min(rank, len(result.cmc)) - 1])
-    return summary
-
-
-def _rankings(distmat, query_records, gallery_records, query_indices, top_k):
-    """Top-k gallery entries of the chosen queries, junk (same pid and camera) left out."""
-    g_pids = np.array([r.pid for r in gallery_records])
-    g_camids = np.array([r.camid for r in gallery_records])
-    queries = []
-    for q in query_indices:
-        query = query_records[q]
-        order = np.argsort(distmat[q], kind="stable")
-        order = order[~((g_pids[order] == query.pid) & (g_camids[order] == query.camid))][:top_k]
-        top = [
-            {
-                "index": int(g),
-                "path": str(gallery_records[g].path),
-                "pid": int(g_pids[g]),
-                "camid": int(g_camids[g]),
-                "distance": float(distmat[q, g]),
-                "match": bool(g_pids[g] == query.pid),
-            }
-            for g in order
-        ]
-        queries.append({"path": str(query.path), "pid": int(query.pid), "camid": int(query.camid), "top": top})
-    return {"queries": queries}
-
-
-def evaluate_embeddings(
-    query_features,
-    gallery_features,
-    query_records,
-    gallery_records,
-    *,
-    metric: str = "cosine",
-    max_rank: int = 50,
-    protocol: str = "market",
-    rerank: bool = True,
-    k1: int = 20,
-    k2: int = 6,
-    lambda_value: float = 0.3,
-    visual_queries: int = 8,
-    top_k: int = 10,
-    seed: int = 0,
-):
-    """Metrics dict (the metrics.json keys below `variant`), the CMC curve (without
-    re-ranking) and the rankings dict (top-`top_k` of `visual_queries` seeded random queries)."""
-    if len(query_features) != len(query_records) or len(gallery_features) != len(gallery_records):
-        raise UserError(
-            f"features/records mismatch: {len(query_features)} query features for {len(query_records)} records, "
-            f"{len(gallery_features)} gallery features for {len(gallery_records)} records"
-        )
-    q_pids, q_camids = (np.array([getattr(r, key) for r in query_records]) for key in ("pid", "camid"))
-    g_pids, g_camids = (np.array([getattr(r, key) for r in gallery_records]) for key in ("pid", "camid"))
-    labels = (q_pids, g_pids, q_camids, g_camids)
-    distmat = compute_distance(query_features, gallery_features, metric)
-    result = evaluate_rank(distmat, *labels, max_rank=max_rank, protocol=protocol, seed=seed)
-    metrics = {
-        "protocol": protocol,
-        "num_query": len(query_records),
-        "num_gallery": len(gallery_records),
-        "skipped_queries": int(len(query_records) - has_valid_match(*labels).sum()),
-        **_summary(result),
-        "rerank": None,
-    }
-    if rerank:
-        reranked = re_rank(
-            distmat,
-            compute_distance(query_features, query_features, metric),
-            compute_distance(gallery_features, gallery_features, metric),
-            k1=k1,
-            k2=k2,
-            lambda_value=lambda_value,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the same skipped queries were reported above
-            metrics["rerank"] = _summary(evaluate_rank(reranked, *labels, max_rank=max_rank, protocol=protocol, seed=seed))
-    chosen = np.sort(np.random.default_rng(seed).permutation(len(query_records))[:visual_queries])
-    return metrics, result.cmc, _rankings(distmat, query_records, gallery_records, chosen, top_k)
-
-
-def write_results(output_dir, metrics: dict, cmc, rankings: dict) -> None:
-    """metrics.json, cmc.csv (rank,accuracy) and rankings.json, each written atomically."""
-    output_dir = Path(output_dir)
-    atomic_write_json(output_dir / layout.METRICS, metrics)
-    rows = "".join(f"{rank},{accuracy:.6f}\n" for rank, accuracy in enumerate(cmc, start=1))
-    atomic_write_text(output_dir / layout.CMC, "rank,accuracy\n" + rows)
-    atomic_write_json(output_dir / layout.RANKINGS, rankings)
+from dranet_keras.evaluation.results import check_rerank_fits, evaluate_embeddings, write_results
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,10 +45,14 @@ def run(args: argparse.Namespace) -> int:
     if not model_path.is_file():
         raise UserError(f"model file {model_path} does not exist; train it first (dranet train --variant {variant})")
     split = read_manifest(manifest)
+    evaluation = config.eval
+    if evaluation.rerank:
+        # Before the model loads: 2 * reduce_dim bounds the embedding size of every variant.
+        check_rerank_fits(len(split.query), len(split.gallery), 2 * config.model.reduce_dim,
+                          evaluation.rerank_k1, evaluation.memory_gb, evaluation.rerank_max_hours)
     model = load_dranet(model_path)
     features = [_embed(model, model_path, records, name, config, args.cache_dir)
                 for name, records in (("query", split.query), ("gallery", split.gallery))]
-    evaluation = config.eval
     metrics, cmc, rankings = evaluate_embeddings(
         *features,
         split.query,
@@ -163,11 +64,12 @@ def run(args: argparse.Namespace) -> int:
         k1=evaluation.rerank_k1,
         k2=evaluation.rerank_k2,
         lambda_value=evaluation.rerank_lambda,
+        memory_gb=evaluation.memory_gb,
         visual_queries=evaluation.visual_queries,
         seed=config.seed,
     )
     metrics = {"dataset": config.data.name, "synthetic": config.data.name == "synthetic", "variant": variant, **metrics}
     write_results(output_dir, metrics, cmc, rankings)
     reranked = f"; re-ranked mAP {metrics['rerank']['mAP']:.4f}" if metrics["rerank"] else ""
-    print(f"dranet evaluate: {variant}: mAP {metrics['mAP']:.4f}, rank-1 {metrics['rank1']:.4f}{reranked} -> {output_dir}")
+    print(f"dranet evaluate: {variant} ({model.dtype_policy.name}): mAP {metrics['mAP']:.4f}, rank-1 {metrics['rank1']:.4f}{reranked} -> {output_dir}")
     return 0

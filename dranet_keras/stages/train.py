@@ -79,9 +79,11 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
 def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict:
     from dranet_keras.data.pipeline import train_dataset
     from dranet_keras.models import build_dranet
+    from dranet_keras.precision import policy_name, resolve_policy
     from dranet_keras.training import fit_dranet, make_strategy
 
     strategy = make_strategy(config.train.strategy)  # before any other TensorFlow work
+    policy, why = resolve_policy(config.train.mixed_precision)
     num_ids = len({record.pid for record in split.train})
     train, size = config.train, (config.model.height, config.model.width)
     data = train_dataset(
@@ -99,7 +101,8 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
     steps = train.steps_per_epoch or len(split.train) // train.batch_size
     print(
         f"dranet train: {variant} on {config.data.name}: {len(split.train)} images of {num_ids} ids, "
-        f"{train.epochs} epochs x {steps} steps of {train.batch_size}, {strategy.num_replicas_in_sync} replica(s)"
+        f"{train.epochs} epochs x {steps} steps of {train.batch_size}, {strategy.num_replicas_in_sync} replica(s), "
+        f"{policy_name(policy)} ({why})"
     )
     start = time.perf_counter()
     arguments = {**config.model.arguments(), "variant": variant}
@@ -118,7 +121,7 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
         lr_milestones=train.lr_milestones,
         lr_gamma=train.lr_gamma,
         output_dir=output_dir,
-        mixed_precision=train.mixed_precision,
+        mixed_precision=policy,
         strategy=strategy,
         seed=config.seed,
         deterministic=train.deterministic,
@@ -144,6 +147,7 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
         "wall_time_s": round(time.perf_counter() - start, 1),
         "strategy": train.strategy,
         "replicas": strategy.num_replicas_in_sync,
+        "mixed_precision": policy_name(policy),
         "parameters": model.count_params(),
         "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
     }

@@ -1,0 +1,169 @@
+"""The evaluate stage's core: metrics.json values, the CMC curve and rankings.json from query
+and gallery features (streamed, in bounded memory), and the files they go to."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from dranet_keras import layout
+from dranet_keras.errors import UserError
+from dranet_keras.evaluation.ranking import has_valid_match
+from dranet_keras.evaluation.rerank import re_rank_features
+from dranet_keras.evaluation.streaming import FeatureDistances, evaluate_distance_rows
+from dranet_keras.io import atomic_write_json, atomic_write_text
+
+REPORTED_RANKS = (1, 5, 10, 20)
+
+
+class ReRankTooLargeError(UserError):
+    """Re-ranking the split would not fit this machine's memory or time limit."""
+
+
+def _summary(result) -> dict:
+    """mAP, mINP and rank-k accuracies (a CMC shorter than k, from a tiny gallery, has reached
+    its final value by then: every counted query has its match within the gallery)."""
+    summary = {"mAP": result.mAP, "mINP": result.mINP}
+    for rank in REPORTED_RANKS:
+        summary[f"rank{rank}"] = float(result.cmc[min(rank, len(result.cmc)) - 1])
+    return summary
+
+
+def _rankings(distances, query_records, gallery_records, query_indices, top_k):
+    """Top-k gallery entries of the chosen queries, junk (same pid and camera) left out."""
+    g_pids = np.array([r.pid for r in gallery_records])
+    g_camids = np.array([r.camid for r in gallery_records])
+    queries = []
+    for q in query_indices:
+        query = query_records[q]
+        row = distances.rows(q, q + 1)[0]
+        order = np.argsort(row, kind="stable")
+        order = order[~((g_pids[order] == query.pid) & (g_camids[order] == query.camid))][:top_k]
+        top = [
+            {
+                "index": int(g),
+                "path": str(gallery_records[g].path),
+                "pid": int(g_pids[g]),
+                "camid": int(g_camids[g]),
+                "distance": float(row[g]),
+                "match": bool(g_pids[g] == query.pid),
+            }
+            for g in order
+        ]
+        queries.append({"path": str(query.path), "pid": int(query.pid), "camid": int(query.camid), "top": top})
+    return {"queries": queries}
+
+
+def evaluate_embeddings(
+    query_features,
+    gallery_features,
+    query_records,
+    gallery_records,
+    *,
+    metric: str = "cosine",
+    max_rank: int = 50,
+    protocol: str = "market",
+    rerank: bool = True,
+    k1: int = 20,
+    k2: int = 6,
+    lambda_value: float = 0.3,
+    memory_gb: float | None = None,
+    visual_queries: int = 8,
+    top_k: int = 10,
+    seed: int = 0,
+):
+    """Metrics dict (the metrics.json keys below `variant`), the CMC curve (without
+    re-ranking) and the rankings dict (top-`top_k` of `visual_queries` seeded random queries).
+    Distances and re-ranked distances are streamed in blocks that fit `memory_gb` GiB."""
+    if len(query_features) != len(query_records) or len(gallery_features) != len(gallery_records):
+        raise UserError(
+            f"features/records mismatch: {len(query_features)} query features for {len(query_records)} records, "
+            f"{len(gallery_features)} gallery features for {len(gallery_records)} records"
+        )
+    q_pids, q_camids = (np.array([getattr(r, key) for r in query_records]) for key in ("pid", "camid"))
+    g_pids, g_camids = (np.array([getattr(r, key) for r in gallery_records]) for key in ("pid", "camid"))
+    labels = (q_pids, g_pids, q_camids, g_camids)
+    distances = FeatureDistances(query_features, gallery_features, metric)
+    result = evaluate_distance_rows(distances, *labels, max_rank, protocol, memory_gb, seed=seed)
+    metrics = {
+        "protocol": protocol,
+        "num_query": len(query_records),
+        "num_gallery": len(gallery_records),
+        "skipped_queries": int(len(query_records) - has_valid_match(*labels).sum()),
+        **_summary(result),
+        "rerank": None,
+    }
+    if rerank:
+        reranked = re_rank_features(
+            query_features, gallery_features, k1=k1, k2=k2, lambda_value=lambda_value, metric=metric, memory_gb=memory_gb
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the same skipped queries were reported above
+            reranked_result = evaluate_distance_rows(reranked, *labels, max_rank, protocol, memory_gb, seed=seed)
+        metrics["rerank"] = _summary(reranked_result)
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(query_records))[:visual_queries])
+    return metrics, result.cmc, _rankings(distances, query_records, gallery_records, chosen, top_k)
+
+
+def write_results(output_dir, metrics: dict, cmc, rankings: dict) -> None:
+    """metrics.json, cmc.csv (rank,accuracy) and rankings.json, each written atomically."""
+    output_dir = Path(output_dir)
+    atomic_write_json(output_dir / layout.METRICS, metrics)
+    rows = "".join(f"{rank},{accuracy:.6f}\n" for rank, accuracy in enumerate(cmc, start=1))
+    atomic_write_text(output_dir / layout.CMC, "rank,accuracy\n" + rows)
+    atomic_write_json(output_dir / layout.RANKINGS, rankings)
+
+
+def matmul_gflops(dim: int, repeats: int = 3) -> float:
+    """float32 matmul speed of this machine now (GFLOP/s), the best of `repeats` small probes."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((512, dim), dtype=np.float32)
+    b = rng.standard_normal((dim, 4096), dtype=np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * 512 * dim * 4096 / best / 1e9
+
+
+def rerank_estimate(num_query: int, num_gallery: int, dim: int, k1: int, memory_gb: float, gflops: float):
+    """(bytes, seconds) `re_rank_features` needs: features, neighbour lists, sparse V (by row and
+    by column; about 8 (k1 + 1) entries per image) and the distance blocks; time is the exact
+    neighbour search over all images (2 N^2 D flops) at `gflops`, which dominates."""
+    size = num_query + num_gallery
+    nonzeros = 8 * (k1 + 1) * size
+    memory = 4 * dim * size + 8 * (k1 + 1) * size * 3 + 24 * nonzeros + memory_gb * 2**30
+    return memory, 2.0 * size * size * dim / (gflops * 1e9)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation now (MemAvailable; physical memory where
+    /proc/meminfo is absent)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_rerank_fits(num_query: int, num_gallery: int, dim: int, k1: int, memory_gb: float, max_hours: float) -> None:
+    """Raise ReRankTooLargeError, naming the estimate and the keys to change, when re-ranking
+    this split would need more memory than is available or longer than `max_hours`."""
+    memory, seconds = rerank_estimate(num_query, num_gallery, dim, k1, memory_gb, matmul_gflops(dim))
+    available = available_memory()
+    if memory > available or seconds > max_hours * 3600:
+        fix = "lower eval.memory_gb" if memory > available else "raise eval.rerank_max_hours"
+        raise ReRankTooLargeError(
+            f"eval.rerank: re-ranking {num_query:,} queries x {num_gallery:,} gallery images needs ~{memory / 2**30:.1f} GiB "
+            f"({available / 2**30:.1f} GiB available, eval.memory_gb={memory_gb:g} of it for blocks) and "
+            f"~{seconds / 3600:.1f} h of exact neighbour search on this machine (eval.rerank_max_hours={max_hours:g}); "
+            f"set eval.rerank=false, or {fix}"
+        )
