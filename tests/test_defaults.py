@@ -9,12 +9,22 @@ import inspect
 
 import pytest
 
-from dranet_keras.config import ModelConfig, TrainConfig
+from dranet_keras.config import Config, EvalConfig, ModelConfig, TrainConfig
+from dranet_keras.evaluation import evaluate_features, evaluate_rank, re_rank, re_rank_features
+from dranet_keras.evaluation.features import extract_features
+from dranet_keras.evaluation.results import evaluate_embeddings
+from dranet_keras.evaluation.streaming import DEFAULT_MEMORY_GB
 from dranet_keras.layers import ChannelReverseAttention, RandomErasing, SpatialReverseAttention
 from dranet_keras.models import DRANet, build_dranet
 from dranet_keras.training import WarmupDecay, fit_dranet, make_optimizer
 
-MODEL, TRAIN = ModelConfig(), TrainConfig()
+MODEL, TRAIN, EVAL, SEED = ModelConfig(), TrainConfig(), EvalConfig(), Config().seed
+RERANK = {"k1": EVAL.rerank_k1, "k2": EVAL.rerank_k2, "lambda_value": EVAL.rerank_lambda}
+BLOCKS = {
+    "chunk_size": "rows per block of the dense paths: memory, not results",
+    "max_pairs": "work per block of the sparse re-ranking: memory, not results",
+}
+MEMORY = {"memory_gb": f"None = {DEFAULT_MEMORY_GB} GiB, eval.memory_gb's default (asserted below)"}
 
 # callable -> ({parameter: config default}, {library-only parameter: why})
 CASES = {
@@ -72,6 +82,31 @@ CASES = {
         {},
     ),
     "make_optimizer": (make_optimizer, {"weight_decay": TRAIN.weight_decay, "momentum": TRAIN.momentum}, {}),
+    "evaluate_rank": (
+        evaluate_rank,
+        {"max_rank": EVAL.max_rank, "protocol": EVAL.protocol, "seed": SEED},
+        {"chunk_size": BLOCKS["chunk_size"], "num_repeats": "cuhk03 protocol: the reference code's 10 gallery draws"},
+    ),
+    "evaluate_features": (
+        evaluate_features,
+        {"metric": EVAL.metric, "max_rank": EVAL.max_rank, "protocol": EVAL.protocol, "seed": SEED},
+        MEMORY,
+    ),
+    "re_rank": (re_rank, RERANK, BLOCKS),
+    "re_rank_features": (re_rank_features, {**RERANK, "metric": EVAL.metric}, {**BLOCKS, **MEMORY}),
+    "evaluate_embeddings": (
+        evaluate_embeddings,
+        {
+            "metric": EVAL.metric, "max_rank": EVAL.max_rank, "protocol": EVAL.protocol, "rerank": EVAL.rerank,
+            **RERANK, "visual_queries": EVAL.visual_queries, "seed": SEED,
+        },
+        {**MEMORY, "top_k": "gallery entries kept per shown query (rankings.json)"},
+    ),
+    "extract_features": (
+        extract_features,
+        {"flip": EVAL.flip_test},
+        {"cache_path": "None = no feature cache", "description": "the progress line's label"},
+    ),
 }
 
 
@@ -92,6 +127,8 @@ def test_library_defaults_equal_the_config_defaults(name):
         value = actual[key]
         value = tuple(value) if isinstance(value, list) else value
         assert value == expected, f"{name}({key}={value!r}) but the config default is {expected!r}"
+    if "memory_gb" in library_only:
+        assert actual["memory_gb"] is None and DEFAULT_MEMORY_GB == EVAL.memory_gb
 
 
 def test_model_config_maps_one_to_one_onto_the_model_arguments():
