@@ -20,6 +20,7 @@ COMMANDS = {
     "train": "train one model variant on the prepared data (resumes after an interruption)",
     "demo": "run the main job end to end on the embedded synthetic data",
     "evaluate": "CMC / mAP / mINP (with and without re-ranking) of a trained model",
+    "reference": "score a colour-histogram descriptor and chance on the same split (the floor a model must beat)",
     "report": "render reports/index.html and reports/report.ipynb from the pipeline's outputs",
     "export": "write an inference SavedModel (uint8 images -> L2-normalised embeddings), optionally TFLite",
     "embed": "embed every image of a folder with a trained model into a .npy file",

@@ -141,11 +141,20 @@ class EvalConfig:
 class Config:
     """A whole experiment."""
 
-    seed: int = 0
+    seed: int = 0  # data generation, and training/evaluation when a stage is not given one
+    seeds: tuple[int, ...] = (0,)  # the training seeds the DVC pipeline runs per variant
+    variants: tuple[str, ...] = VARIANTS  # the variants the DVC pipeline trains
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        for name in self.variants:
+            if name not in VARIANTS:
+                raise ConfigError(f"variants: {name!r} is not one of {list(VARIANTS)}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ConfigError(f"seeds: expected a non-empty list of distinct non-negative integers, got {list(self.seeds)}")
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:

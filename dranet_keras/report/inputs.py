@@ -1,7 +1,7 @@
 """Read what the pipeline wrote (CONTRACTS.md) and the paper/baseline numbers, with clear errors.
 
-A variant that was not run simply has no `results/<variant>/metrics.json`; it is returned as
-absent (`None`), never as an error. A file that exists but is malformed is an error that names
+A run (variant, seed) that did not happen simply has no `results/<variant>/seed<k>/metrics.json`;
+it is absent, never an error. A file that exists but is malformed is an error that names
 the file and the key.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from dranet_keras import layout
 from dranet_keras.errors import UserError
 
 METRIC_KEYS = ("mAP", "mINP", "rank1", "rank5", "rank10")
@@ -27,9 +28,10 @@ class ReportInputError(UserError):
 
 @dataclass(frozen=True)
 class RunInputs:
-    """Everything the pipeline wrote for one trained and evaluated variant."""
+    """Everything the pipeline wrote for one trained and evaluated (variant, seed)."""
 
     variant: str
+    seed: int
     metrics: dict
     cmc: np.ndarray | None  # accuracy at rank 1..max_rank, fractions
     rankings: dict | None
@@ -99,17 +101,18 @@ def read_training_log(path: Path) -> pd.DataFrame:
     return frame
 
 
-def load_run(results_dir: Path, models_dir: Path, variant: str) -> RunInputs | None:
-    """The inputs of one variant, or None when it was not run (no metrics.json)."""
-    metrics_path = Path(results_dir) / variant / "metrics.json"
+def load_run(results_dir: Path, models_dir: Path, variant: str, seed: int) -> RunInputs | None:
+    """The inputs of one run, or None when it was not run (no metrics.json)."""
+    run_dir, model_dir = layout.run_dir(results_dir, variant, seed), layout.run_dir(models_dir, variant, seed)
+    metrics_path = run_dir / "metrics.json"
     if not metrics_path.is_file():
         return None
     metrics = validate_metrics(read_json(metrics_path), metrics_path)
-    run_dir, model_dir = Path(results_dir) / variant, Path(models_dir) / variant
     cmc_path, rankings_path = run_dir / "cmc.csv", run_dir / "rankings.json"
     log_path, meta_path = model_dir / "training_log.csv", model_dir / "train_meta.json"
     return RunInputs(
         variant=variant,
+        seed=seed,
         metrics=metrics,
         cmc=read_cmc(cmc_path) if cmc_path.is_file() else None,
         rankings=read_json(rankings_path) if rankings_path.is_file() else None,
@@ -117,6 +120,18 @@ def load_run(results_dir: Path, models_dir: Path, variant: str) -> RunInputs | N
         train_meta=read_json(meta_path) if meta_path.is_file() else None,
         metrics_path=metrics_path,
     )
+
+
+def load_runs(results_dir: Path, models_dir: Path, variant: str) -> list[RunInputs]:
+    """Every evaluated seed of a variant, seeds ascending ([] when none was run)."""
+    runs = (load_run(results_dir, models_dir, variant, seed) for seed in layout.seeds_present(results_dir, variant))
+    return [run for run in runs if run is not None]
+
+
+def load_reference(results_dir: Path, name: str) -> dict | None:
+    """metrics.json of a reference (layout.REFERENCES), None when it was not run."""
+    path = layout.reference_dir(results_dir, name) / "metrics.json"
+    return validate_metrics(read_json(path), path) if path.is_file() else None
 
 
 def load_paper_results(path: Path) -> dict:

@@ -1,15 +1,18 @@
 """Evaluate a trained model on the query/gallery split: CMC, mAP, mINP with and without
-k-reciprocal re-ranking. Writes results/<variant>/metrics.json, cmc.csv and rankings.json."""
+k-reciprocal re-ranking. Writes results/<variant>/seed<seed>/metrics.json (with the effective
+configuration), cmc.csv and rankings.json."""
 
 from __future__ import annotations
 
 import argparse
+import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from dranet_keras.config import load_config
+from dranet_keras import layout
+from dranet_keras.config import config_to_dict, load_config
 from dranet_keras.errors import UserError
 from dranet_keras.evaluation import evaluate_rank, re_rank
 from dranet_keras.evaluation.distance import compute_distance
@@ -19,13 +22,13 @@ from dranet_keras.io import atomic_write_json, atomic_write_text
 REPORTED_RANKS = (1, 5, 10, 20)
 
 
-def _summary(result) -> dict:
+def summary(result) -> dict:
     """mAP, mINP and rank-k accuracies (a CMC shorter than k, from a tiny gallery, has reached
     its final value by then: every counted query has its match within the gallery)."""
-    summary = {"mAP": result.mAP, "mINP": result.mINP}
+    values = {"mAP": result.mAP, "mINP": result.mINP}
     for rank in REPORTED_RANKS:
-        summary[f"rank{rank}"] = float(result.cmc[min(rank, len(result.cmc)) - 1])
-    return summary
+        values[f"rank{rank}"] = float(result.cmc[min(rank, len(result.cmc)) - 1])
+    return values
 
 
 def _rankings(distmat, query_records, gallery_records, query_indices, top_k):
@@ -86,7 +89,7 @@ def evaluate_embeddings(
         "num_query": len(query_records),
         "num_gallery": len(gallery_records),
         "skipped_queries": int(len(query_records) - has_valid_match(*labels).sum()),
-        **_summary(result),
+        **summary(result),
         "rerank": None,
     }
     if rerank:
@@ -100,7 +103,7 @@ def evaluate_embeddings(
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the same skipped queries were reported above
-            metrics["rerank"] = _summary(evaluate_rank(reranked, *labels, max_rank=max_rank, protocol=protocol, seed=seed))
+            metrics["rerank"] = summary(evaluate_rank(reranked, *labels, max_rank=max_rank, protocol=protocol, seed=seed))
     chosen = np.sort(np.random.default_rng(seed).permutation(len(query_records))[:visual_queries])
     return metrics, result.cmc, _rankings(distmat, query_records, gallery_records, chosen, top_k)
 
@@ -116,9 +119,9 @@ def write_results(output_dir, metrics: dict, cmc, rankings: dict) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", help="model variant to evaluate (default: model.variant)")
-    parser.add_argument("--model", help="model file (default: models/<variant>/model.keras)")
+    parser.add_argument("--model", help="model file (default: models/<variant>/seed<seed>/model.keras)")
     parser.add_argument("--manifest", help="split manifest (default: <data.prepared_dir>/<data.name>/manifest.csv)")
-    parser.add_argument("--output-dir", help="where the results go (default: results/<variant>)")
+    parser.add_argument("--output-dir", help="where the results go (default: results/<variant>/seed<seed>)")
     parser.add_argument("--cache-dir", default=".cache/features", help="feature cache (default: .cache/features)")
 
 
@@ -143,12 +146,13 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.params, args.overrides)
     variant = args.variant or config.model.variant
-    model_path = Path(args.model or Path("models") / variant / "model.keras")
+    model_path = Path(args.model or layout.run_dir(layout.MODELS_DIR, variant, config.seed) / "model.keras")
     manifest = Path(args.manifest or Path(config.data.prepared_dir) / config.data.name / "manifest.csv")
-    output_dir = Path(args.output_dir or Path("results") / variant)
+    output_dir = Path(args.output_dir or layout.run_dir(layout.RESULTS_DIR, variant, config.seed))
     if not model_path.is_file():
         raise UserError(f"model file {model_path} does not exist; train it first (dranet train --variant {variant})")
     split = read_manifest(manifest)
+    start = time.perf_counter()
     try:
         model = keras.saving.load_model(model_path)
     except (OSError, ValueError, TypeError) as error:
@@ -170,7 +174,15 @@ def run(args: argparse.Namespace) -> int:
         visual_queries=evaluation.visual_queries,
         seed=config.seed,
     )
-    metrics = {"dataset": config.data.name, "synthetic": config.data.name == "synthetic", "variant": variant, **metrics}
+    metrics = {
+        "dataset": config.data.name,
+        "synthetic": config.data.name == "synthetic",
+        "variant": variant,
+        "seed": config.seed,
+        **metrics,
+        "wall_time_s": round(time.perf_counter() - start, 1),
+        "config": config_to_dict(config),  # the effective configuration, --set overrides included
+    }
     write_results(output_dir, metrics, cmc, rankings)
     reranked = f"; re-ranked mAP {metrics['rerank']['mAP']:.4f}" if metrics["rerank"] else ""
     print(f"dranet evaluate: {variant}: mAP {metrics['mAP']:.4f}, rank-1 {metrics['rank1']:.4f}{reranked} -> {output_dir}")

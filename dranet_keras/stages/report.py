@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 
+from dranet_keras import layout
 from dranet_keras.config import load_config
 from dranet_keras.io import atomic_write_text
 from dranet_keras.report.attention import attention_from_files
@@ -17,8 +18,8 @@ from dranet_keras.report.render import build_context, render_html
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results-dir", default="results", help="evaluation outputs (default: results)")
-    parser.add_argument("--models-dir", default="models", help="training outputs (default: models)")
+    parser.add_argument("--results-dir", default=layout.RESULTS_DIR, help=f"evaluation outputs (default: {layout.RESULTS_DIR})")
+    parser.add_argument("--models-dir", default=layout.MODELS_DIR, help=f"training outputs (default: {layout.MODELS_DIR})")
     parser.add_argument("--paper-results", default="experiments/paper_results.yaml", help="paper claims and public baselines")
     parser.add_argument("--output-dir", default="reports", help="where index.html and report.ipynb go (default: reports)")
     parser.add_argument("--attention-samples", type=int, default=4, help="training images for the attention figures (0: skip)")
@@ -38,10 +39,11 @@ def collect_context(
     manifest: str,
     attention_samples: int,
 ) -> dict:
-    """The report context, attention evidence included (the notebook calls this too)."""
+    """The report context, attention evidence included (the notebook calls this too); the
+    attention figures show the `seed` run of dra."""
     root_path = Path(root)
     if attention_samples > 0:
-        attention, note = attention_from_files(root_path / models_dir / "dra" / "model.keras", root_path / manifest, root_path, attention_samples)
+        attention, note = attention_from_files(layout.run_dir(root_path / models_dir, "dra", seed) / "model.keras", root_path / manifest, root_path, attention_samples)
     else:
         attention, note = None, "skipped (--attention-samples 0)"
     return build_context(
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         "paper_results": args.paper_results,
         "params_path": args.params,
         "dataset": config.data.name,
-        "seed": config.seed,
+        "seed": config.seeds[0],
         "manifest": str(Path(config.data.prepared_dir) / config.data.name / "manifest.csv"),
         "attention_samples": args.attention_samples,
     }

@@ -1,7 +1,7 @@
 """Train one model variant on the prepared data set's training split. Writes
-models/<variant>/model.keras (last epoch), best.keras (lowest training loss),
-training_log.csv and train_meta.json. Re-running after an interruption resumes from the last
-finished epoch (models/<variant>/backup/)."""
+models/<variant>/seed<seed>/model.keras (last epoch), best.keras (lowest training loss),
+training_log.csv and train_meta.json (with the effective configuration). Re-running after an
+interruption resumes from the last finished epoch (models/<variant>/seed<seed>/backup/)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import platform
 import time
 from pathlib import Path
 
-from dranet_keras.config import VARIANTS, Config, load_config
+from dranet_keras import layout
+from dranet_keras.config import VARIANTS, Config, config_to_dict, load_config
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_json
 
@@ -22,7 +23,7 @@ class TrainingDivergedError(UserError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", choices=VARIANTS, help="model variant to train (default: model.variant)")
-    parser.add_argument("--models-dir", default="models", help="where models/<variant>/ goes (default: models)")
+    parser.add_argument("--models-dir", default=layout.MODELS_DIR, help=f"where <variant>/seed<seed>/ goes (default: {layout.MODELS_DIR})")
     parser.add_argument("--manifest", help="split manifest (default: <data.prepared_dir>/<data.name>/manifest.csv)")
 
 
@@ -48,6 +49,9 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
     """Train `variant` as `config` says; returns the train_meta.json it writes."""
     if not manifest.is_file():
         raise UserError(f"{manifest} does not exist: run `dranet prepare` (or `dvc repro prepare`) first")
+    import keras
+    import tensorflow as tf
+
     from dranet_keras.data.manifest import read_manifest
     from dranet_keras.data.pipeline import train_dataset
     from dranet_keras.training import fit_dranet, make_strategy
@@ -122,6 +126,8 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
         "replicas": strategy.num_replicas_in_sync,
         "parameters": model.count_params(),
         "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "config": config_to_dict(config),  # the effective configuration, --set overrides included
     }
     atomic_write_json(output_dir / "train_meta.json", meta)
     print(f"dranet train: {variant}: loss {meta['final_loss']:.3f} after {train.epochs} epochs ({meta['wall_time_s']} s) -> {output_dir}")
@@ -132,5 +138,5 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.params, args.overrides)
     variant = args.variant or config.model.variant
     manifest = Path(args.manifest or Path(config.data.prepared_dir) / config.data.name / "manifest.csv")
-    train(config, variant, manifest, Path(args.models_dir) / variant)
+    train(config, variant, manifest, layout.run_dir(args.models_dir, variant, config.seed))
     return 0
