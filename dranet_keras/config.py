@@ -16,9 +16,9 @@ from typing import Any, Mapping
 
 import yaml
 
+from dranet_keras.choices import DESCRIPTORS, ERASES, REVERSE_GRADIENTS, VARIANTS, Descriptor, Erase, ReverseGradient, Variant
 from dranet_keras.errors import UserError
 
-VARIANTS = ("baseline", "cic", "sic", "dra")
 # The names `dranet_keras.data.load_dataset` reads (kept equal by tests/data/test_datasets.py).
 DATASETS = ("market1501", "dukemtmc", "cuhk03_labeled", "cuhk03_detected", "msmt17", "folder", "synthetic")
 
@@ -29,27 +29,53 @@ class ConfigError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture (see DESIGN.md, "The model")."""
+    """The model: its fields are `DRANet`'s constructor arguments one to one (`arguments()`),
+    the image size given as `height` and `width`. The model computes its own loss, so the
+    loss knobs are here too."""
 
-    variant: str = "dra"
-    variants: tuple[str, ...] = VARIANTS  # what the DVC ablation trains
+    variant: Variant = "dra"
     height: int = 256
     width: int = 128
     parts: int = 3
-    reduction: int = 16
-    erase_threshold: float = 0.6
     last_stride: int = 1
-    reduce_dim: int = 1024
     weights: str | None = None  # None | "imagenet" | path to a weights file
+    reduction: int = 16
+    reverse_gradient: ReverseGradient = "stop"  # RCAM: C = A * (1 - stop_gradient(m)), or let it flow
+    erase: Erase = "soft"  # RSAM: D = B * (1 - h), or "hard": B * [h < erase_threshold]
+    erase_threshold: float = 0.6
+    reduce_dim: int = 1024
+    descriptor: Descriptor = "bn"  # retrieval feature: BatchNorm-standardised, or "raw" pooled
+    label_smoothing: float = 0.1
+    loss_weight_c: float = 1.0  # RCAM's head, relative to SIC's (or the plain head's) loss
+    loss_weight_d: float = 1.0  # RSAM's head
+    triplet_weight: float = 0.0
+    triplet_margin: float = 0.3
 
     def __post_init__(self):
-        for name in (self.variant, *self.variants):
-            if name not in VARIANTS:
-                raise ConfigError(f"model.variant(s): {name!r} is not one of {list(VARIANTS)}")
+        choices = {
+            "variant": VARIANTS,
+            "reverse_gradient": REVERSE_GRADIENTS,
+            "erase": ERASES,
+            "descriptor": DESCRIPTORS,
+        }
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"model.{key}: {getattr(self, key)!r} is not one of {list(allowed)}")
         if self.last_stride not in (1, 2):
             raise ConfigError(f"model.last_stride: expected 1 or 2, got {self.last_stride}")
         if not 0.0 < self.erase_threshold <= 1.0:
             raise ConfigError(f"model.erase_threshold: expected (0, 1], got {self.erase_threshold}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"model.label_smoothing: expected [0, 1), got {self.label_smoothing}")
+        for key in ("loss_weight_c", "loss_weight_d", "triplet_weight"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"model.{key}: expected >= 0, got {getattr(self, key)}")
+
+    def arguments(self) -> dict:
+        """`build_dranet(num_ids, **arguments())`: the fields, height and width as input_shape."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["input_shape"] = (values.pop("height"), values.pop("width"), 3)
+        return values
 
 
 @dataclass(frozen=True)
@@ -94,11 +120,6 @@ class TrainConfig:
     schedule: str = "step"  # step | cosine
     lr_milestones: tuple[int, ...] = (15, 25)
     lr_gamma: float = 0.1
-    label_smoothing: float = 0.1
-    loss_weight_c: float = 1.0
-    loss_weight_s: float = 1.0
-    triplet_weight: float = 0.0
-    triplet_margin: float = 0.3
     sampler: str = "random"  # random | pk
     instances_per_id: int = 4
     flip: bool = True
@@ -143,7 +164,7 @@ class Config:
 
     seed: int = 0  # data generation, and training/evaluation when a stage is not given one
     seeds: tuple[int, ...] = (0,)  # the training seeds the DVC pipeline runs per variant
-    variants: tuple[str, ...] = VARIANTS  # the variants the DVC pipeline trains
+    variants: tuple[Variant, ...] = VARIANTS  # the variants the DVC pipeline trains
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -160,6 +181,11 @@ class Config:
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     """Check `value` against a (simple) type annotation; lists become tuples."""
     origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            raise ConfigError(f"{where}: {value!r} is not one of {list(allowed)}")
+        return value
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)
         if value is None and type(None) in options:

@@ -21,7 +21,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import keras
 import tensorflow as tf
@@ -72,10 +72,10 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         base_lr: float,
         steps_per_epoch: int,
         epochs: int,
-        warmup_epochs: float = 0,
+        warmup_epochs: float = 5,
         warmup_factor: float = 0.01,
         schedule: str = "step",
-        milestones: Sequence[int] = (),
+        milestones: Sequence[int] = (15, 25),
         gamma: float = 0.1,
     ):
         if schedule not in SCHEDULES:
@@ -289,21 +289,18 @@ def _check_resume_signature(backup_dir: Path, signature: dict, resuming: bool) -
 
 def fit_dranet(
     train_data: tf.data.Dataset,
+    build_model: Callable[[], DRANet],
     *,
-    num_ids: int,
     epochs: int,
-    variant: str = "dra",
-    input_shape: Sequence[int] = (256, 128, 3),
-    model_kwargs: Mapping[str, Any] | None = None,
     steps_per_epoch: int | None = None,
     optimizer: str = "adamw",
     learning_rate: float = 3.5e-4,
     weight_decay: float = 5e-4,
     momentum: float = 0.9,
-    warmup_epochs: float = 0,
+    warmup_epochs: float = 5,
     warmup_factor: float = 0.01,
     schedule: str = "step",
-    lr_milestones: Sequence[int] = (),
+    lr_milestones: Sequence[int] = (15, 25),
     lr_gamma: float = 0.1,
     output_dir: str | Path | None = None,
     backup_every_steps: int | None = None,
@@ -319,8 +316,9 @@ def fit_dranet(
 
     `train_data` yields ONE epoch of `({"images", "labels"}, labels)` batches (global batch
     size); it is repeated here and `steps_per_epoch` defaults to its cardinality.
-    `model_kwargs` go to `build_dranet` (parts, last_stride, weights, label_smoothing,
-    loss_weight_c/s, triplet_weight/margin, ...): DRANet computes its own loss.
+    `build_model()` returns the model to train (e.g. `lambda: build_dranet(751, variant="dra")`;
+    the loss is the model's own); it is called here, inside the strategy's scope and under
+    `mixed_precision`.
 
     With `output_dir`, writes `training_log.csv` (epoch, loss, per-branch CE, accuracy, lr) and
     `best.keras` (lowest training loss) after each epoch and `model.keras` (the final model) at
@@ -333,8 +331,6 @@ def fit_dranet(
     determinism (process-wide): two runs give identical losses and weights.
     `jit_compile=False` by default: XLA compilation of ResNet50 costs minutes on a CPU.
     """
-    from dranet_keras.models import build_dranet  # here: dranet_keras.models imports this module
-
     if deterministic or seed is not None:
         keras.utils.set_random_seed(0 if seed is None else seed)
     if deterministic:
@@ -352,13 +348,12 @@ def fit_dranet(
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         dataset = dataset.with_options(options)
 
-    model_kwargs = dict(model_kwargs or {})
     previous_policy = keras.mixed_precision.dtype_policy()
     if mixed_precision:
         keras.mixed_precision.set_dtype_policy(mixed_precision)
     try:
         with strategy.scope():
-            model = build_dranet(num_ids, variant, input_shape=tuple(input_shape), **model_kwargs)
+            model = build_model()
             rate = WarmupDecay(
                 learning_rate,
                 steps_per_epoch,
@@ -380,10 +375,7 @@ def fit_dranet(
         is_chief, role = worker_role(strategy)
         backup_dir = output_dir / (BACKUP_DIRNAME if is_chief else f"{BACKUP_DIRNAME}-{role}")
         signature = {
-            "num_ids": num_ids,
-            "variant": variant,
-            "input_shape": list(input_shape),
-            "model_kwargs": model_kwargs,
+            **{key: value for key, value in model.get_config().items() if key not in ("name", "trainable", "dtype")},
             "optimizer": optimizer,
             "steps_per_epoch": steps_per_epoch,
         }

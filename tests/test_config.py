@@ -78,3 +78,14 @@ def test_round_trip_through_plain_values():
 
     config = load_config(None, ["train.lr_milestones=[3]", "model.variant=cic"])
     assert config_from_dict(config_to_dict(config)) == config
+
+
+def test_seeds_and_variants_are_validated():
+    from dranet_keras.config import ConfigError, config_from_dict
+
+    assert config_from_dict({"seeds": [0, 3]}).seeds == (0, 3)
+    for bad in ([], [1, 1], [-1]):
+        with pytest.raises(ConfigError, match="seeds"):
+            config_from_dict({"seeds": bad})
+    with pytest.raises(ConfigError, match="variants"):
+        config_from_dict({"variants": ["dra", "resnet"]})

@@ -19,14 +19,14 @@ import keras
 import numpy as np
 import pytest
 
-from dranet_keras.models import DRANet  # noqa: F401  (registers the classes saved models use)
+from dranet_keras.models import build_dranet  # also registers the classes saved models use
 from dranet_keras.training import ResumeMismatchError, WarmupDecay, fit_dranet, make_optimizer
 
 HERE = Path(__file__).parent
 WORKER = HERE / "tiny_training.py"
 TINY = {"learning_rate": 1e-3, "warmup_epochs": 1, "lr_milestones": [1], "lr_gamma": 0.5}
 STEPS = 4  # tiny_training: 64 images, batch 16
-LOG_COLUMNS = ["epoch", "accuracy", "ce_b", "ce_c", "ce_s", "loss", "lr"]
+LOG_COLUMNS = ["epoch", "accuracy", "ce_c", "ce_d", "ce_sic", "loss", "lr"]
 
 
 def bag_of_tricks_lr(epoch, base, warmup, milestones, gamma, warmup_factor=0.01):
@@ -116,7 +116,7 @@ def test_sigkill_mid_epoch_then_rerun_finishes_planned_epochs(tmp_path):
     from tests.tiny_training import tiny_dataset
 
     with pytest.raises(ResumeMismatchError, match="num_ids"):
-        fit_dranet(tiny_dataset(16), num_ids=5, epochs=3, input_shape=(64, 32, 3), output_dir=out, verbose=0)
+        fit_dranet(tiny_dataset(16), lambda: build_dranet(5, input_shape=(64, 32, 3)), epochs=3, output_dir=out, verbose=0)
 
     result = _finish(_start(out, options), out)
     assert result["epochs_run"] == 2  # epochs 1 and 2; epoch 0 came from the backup

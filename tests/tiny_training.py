@@ -2,7 +2,8 @@
 
 Usage: python tests/tiny_training.py OUTPUT_DIR '{"epochs": 2, ...}'
 
-The JSON holds `fit_dranet` keyword arguments plus these test controls:
+The JSON holds `fit_dranet` keyword arguments, `model` (`build_dranet` keyword arguments), and
+these test controls:
 `logical_cpus` (split the CPU into that many logical devices first), `pause_at`
 ([epoch, batch]: after that batch write OUTPUT_DIR/paused and sleep, to be killed there).
 Writes OUTPUT_DIR/result.json: per-epoch history, epochs run, a checksum of the weights.
@@ -43,6 +44,7 @@ def main(output_dir: str, raw: str) -> None:
     logical_cpus = options.pop("logical_cpus", None)
     pause_at = options.pop("pause_at", None)
     batch_size = options.pop("batch_size", 16)
+    model_arguments = options.pop("model", {})
 
     import tensorflow as tf
 
@@ -51,6 +53,7 @@ def main(output_dir: str, raw: str) -> None:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
     import keras
 
+    from dranet_keras.models import build_dranet
     from dranet_keras.training import fit_dranet, make_strategy
 
     strategy = make_strategy(options.pop("strategy", "default"))
@@ -70,8 +73,7 @@ def main(output_dir: str, raw: str) -> None:
         callbacks.append(Pause())
     model, history = fit_dranet(
         tiny_dataset(batch_size),
-        num_ids=NUM_IDS,
-        input_shape=SHAPE,
+        lambda: build_dranet(NUM_IDS, input_shape=SHAPE, **model_arguments),
         output_dir=out,
         strategy=strategy,
         callbacks=callbacks,

@@ -14,12 +14,9 @@ import keras
 from keras import layers
 
 from dranet_keras.errors import UserError
+from dranet_keras.layers.normalization import BN_MOMENTUM
 
 BN_EPSILON = 1.001e-5  # as keras.applications, so transferred statistics mean the same
-# Keras' default moving-average momentum (0.99) leaves the inference statistics of a short or
-# from-scratch training mostly at their initial values; re-id reference code (PyTorch, momentum
-# 0.1) updates them ten times faster. 0.9 here is PyTorch's 0.1. Not a weight: transfer unaffected.
-BN_MOMENTUM = 0.9
 STAGES = (("conv2", 64, 3), ("conv3", 128, 4), ("conv4", 256, 6), ("conv5", 512, 3))
 
 

@@ -27,24 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", help="split manifest (default: <data.prepared_dir>/<data.name>/manifest.csv)")
 
 
-def model_kwargs(config: Config) -> dict:
-    """The `build_dranet` arguments (architecture and loss) the configuration gives."""
-    model, train = config.model, config.train
-    return {
-        "parts": model.parts,
-        "last_stride": model.last_stride,
-        "weights": model.weights,
-        "reduction": model.reduction,
-        "erase_threshold": model.erase_threshold,
-        "reduce_dim": model.reduce_dim,
-        "label_smoothing": train.label_smoothing,
-        "loss_weight_c": train.loss_weight_c,
-        "loss_weight_s": train.loss_weight_s,
-        "triplet_weight": train.triplet_weight,
-        "triplet_margin": train.triplet_margin,
-    }
-
-
 def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dict:
     """Train `variant` as `config` says; returns the train_meta.json it writes."""
     if not manifest.is_file():
@@ -54,6 +36,7 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
 
     from dranet_keras.data.manifest import read_manifest
     from dranet_keras.data.pipeline import train_dataset
+    from dranet_keras.models import build_dranet
     from dranet_keras.training import fit_dranet, make_strategy
 
     strategy = make_strategy(config.train.strategy)  # before any other TensorFlow work
@@ -80,13 +63,11 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
         f"{train.epochs} epochs x {steps} steps of {train.batch_size}, {strategy.num_replicas_in_sync} replica(s)"
     )
     start = time.perf_counter()
+    arguments = {**config.model.arguments(), "variant": variant}
     model, history = fit_dranet(
         data,
-        num_ids=num_ids,
+        lambda: build_dranet(num_ids, **arguments),
         epochs=train.epochs,
-        variant=variant,
-        input_shape=(*size, 3),
-        model_kwargs=model_kwargs(config),
         steps_per_epoch=steps,
         optimizer=train.optimizer,
         learning_rate=train.learning_rate,
