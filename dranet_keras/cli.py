@@ -2,7 +2,8 @@
 
 Each sub-command lives in `dranet_keras.stages.<name>` and exposes
 `add_arguments(parser)` and `run(args) -> int`; a module that sets `USES_CONFIG = False` gets no
-`--params`/`--set` options. Errors a user can cause (`UserError`) print one line and exit with
+`--params`/`--set` options, one that sets `USES_TENSORFLOW = True` gets TensorFlow imported
+without its start-up notice (see dranet_keras/quiet.py) before it runs. Errors a user can cause (`UserError`) print one line and exit with
 status 2; success is 0.
 """
 
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                 help="override a config key, e.g. --set train.epochs=3 (validated like the YAML)",
             )
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run, uses_config=uses_config)
+        sub.set_defaults(run=module.run, uses_config=uses_config, uses_tensorflow=getattr(module, "USES_TENSORFLOW", False))
     return parser
 
 
@@ -74,6 +75,10 @@ def main(argv=None) -> int:
     try:
         if args.uses_config:
             load_config(args.params, args.overrides)  # a typo fails here, before any slow work
+        if args.uses_tensorflow:
+            from dranet_keras.quiet import import_tensorflow
+
+            import_tensorflow()
         return int(args.run(args) or 0)
     except UserError as error:
         print(f"dranet {args.command}: error: {error}", file=sys.stderr)

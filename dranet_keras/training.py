@@ -401,7 +401,9 @@ def fit_dranet(
             )
         )
     all_callbacks += list(callbacks)
+    # shuffle=False: the tf.data pipeline shuffles (seeded, per epoch); Keras would ignore its
+    # default shuffle=True for a Dataset and warn about it in every run.
     history = model.fit(
-        dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose
+        dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose, shuffle=False
     )
     return model, history

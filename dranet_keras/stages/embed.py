@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 USES_CONFIG = False
+USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,6 +21,8 @@ from dranet_keras.io import atomic_write_json, atomic_write_text
 
 REPORTED_RANKS = (1, 5, 10, 20)
 
+USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
+
 
 def summary(result) -> dict:
     """mAP, mINP and rank-k accuracies (a CMC shorter than k, from a tiny gallery, has reached

@@ -16,6 +16,8 @@ from dranet_keras.report.attention import attention_from_files
 from dranet_keras.report.notebook import build_notebook, execute_notebook
 from dranet_keras.report.render import build_context, render_html
 
+USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-dir", default=layout.RESULTS_DIR, help=f"evaluation outputs (default: {layout.RESULTS_DIR})")

@@ -16,6 +16,8 @@ from dranet_keras.config import VARIANTS, Config, config_to_dict, load_config
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_json
 
+USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
+
 
 class TrainingDivergedError(UserError):
     """The loss became NaN/inf (TerminateOnNaN stopped the run)."""
