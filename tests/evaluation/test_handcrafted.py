@@ -25,18 +25,30 @@ def test_two_stripes_two_levels_per_channel_counted_by_hand():
     bottom = np.zeros(8)
     bottom[[0, 5, 6, 7]] = np.sqrt(1 / 4)
     expected = np.concatenate([top, bottom]) / np.sqrt(2)
-    np.testing.assert_allclose(histogram_descriptor(hsv, stripes=2, bins=(2, 2, 2)), expected)
+    np.testing.assert_allclose(histogram_descriptor(hsv, stripes=2, bins=(2, 2, 2), centre_sigma=None), expected)
     assert np.linalg.norm(expected) == pytest.approx(1.0)
 
 
-def test_uneven_rows_go_to_the_lower_stripes_first_and_order_matters():
+def test_uneven_rows_go_to_the_first_stripes_and_order_matters():
     hsv = np.zeros((5, 1, 3), dtype=np.uint8)
     hsv[2:] = 255  # rows 0-1 black, rows 2-4 white; 2 stripes of 3 and 2 rows (numpy's array_split)
-    descriptor = histogram_descriptor(hsv, stripes=2, bins=(2, 2, 2)) * np.sqrt(2)
+    descriptor = histogram_descriptor(hsv, stripes=2, bins=(2, 2, 2), centre_sigma=None) * np.sqrt(2)
     np.testing.assert_allclose(descriptor[:8], np.sqrt([2 / 3, 0, 0, 0, 0, 0, 0, 1 / 3]))
     np.testing.assert_allclose(descriptor[8:], [0, 0, 0, 0, 0, 0, 0, 1])
-    flipped = histogram_descriptor(hsv[::-1], stripes=2, bins=(2, 2, 2))
+    flipped = histogram_descriptor(hsv[::-1], stripes=2, bins=(2, 2, 2), centre_sigma=None)
     assert not np.allclose(flipped, descriptor / np.sqrt(2))  # a stripe is a body part: position counts
+
+
+def test_columns_are_weighted_by_a_gaussian_around_the_centre():
+    # One row, three columns: cell 7 (white) at the edges, cell 0 (black) in the centre. With
+    # sigma * W = 1 px the edge columns (1 px from the centre) weigh exp(-1/2), the centre 1.
+    hsv = np.array([[(255, 255, 255), (0, 0, 0), (255, 255, 255)]], dtype=np.uint8)
+    edge = np.exp(-0.5)
+    expected = np.zeros(8)
+    expected[0], expected[7] = np.sqrt(1 / (1 + 2 * edge)), np.sqrt(2 * edge / (1 + 2 * edge))
+    np.testing.assert_allclose(histogram_descriptor(hsv, stripes=1, bins=(2, 2, 2), centre_sigma=1 / 3), expected)
+    unweighted = histogram_descriptor(hsv, stripes=1, bins=(2, 2, 2), centre_sigma=None)
+    np.testing.assert_allclose(unweighted[[0, 7]], np.sqrt([1 / 3, 2 / 3]))
 
 
 def test_files_are_read_as_pil_hsv_and_unreadable_ones_named(tmp_path):
