@@ -18,6 +18,7 @@ from dranet_keras.errors import UserError
 
 COMMANDS = {
     "prepare": "read (or generate) the data set, validate its images, write manifest.csv + stats.json",
+    "pretrain": "train the baseline once; every variant's training starts from its backbone",
     "train": "train one model variant on the prepared data (resumes after an interruption)",
     "demo": "run the main job end to end on the embedded synthetic data",
     "evaluate": "CMC / mAP / mINP (with and without re-ranking) of a trained model",

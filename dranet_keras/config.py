@@ -159,6 +159,19 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class PretrainConfig:
+    """The pipeline's `pretrain` stage: the baseline trained once (the `train` settings but
+    these), whose backbone every variant's `train` stage starts from."""
+
+    epochs: int = 0  # 0: no training, the variants start from model.weights as given
+    lr_milestones: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if self.epochs < 0:
+            raise ConfigError(f"pretrain.epochs: expected >= 0, got {self.epochs}")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole experiment."""
 
@@ -169,6 +182,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def __post_init__(self):
         for name in self.variants:

@@ -21,6 +21,9 @@ def test_dvc_yaml_outputs_are_the_layout_run_dirs():
         assert f"--variant ${{item.variant}} --set seed=${{item.seed}}" in stage["cmd"]  # seed via --set: recorded in the config
         paths = [next(iter(entry)) if isinstance(entry, dict) else entry for kind in ("outs", "metrics", "plots") for entry in stage.get(kind, [])]
         assert paths and all(Path(_expand(p, "cic", 7)).parent == folder for p in paths), paths
+    backbone = (layout.pretrain_dir(layout.MODELS_DIR) / layout.BACKBONE_FILE).as_posix()
+    assert stages["pretrain"]["outs"] == [backbone] and stages["train"]["deps"][0] == backbone
+    assert f"--set model.weights={backbone}" in stages["train"]["cmd"]  # every variant starts from it
     assert _expand(stages["evaluate"]["deps"][0], "cic", 7) == (layout.run_dir(layout.MODELS_DIR, "cic", 7) / "model.keras").as_posix()
     reference_outs = [next(iter(e)) for kind in ("outs", "metrics") for e in stages["reference"][kind]]
     assert {Path(p).parent for p in reference_outs} == {layout.reference_dir(layout.RESULTS_DIR, n) for n in layout.REFERENCES}

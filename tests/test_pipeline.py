@@ -65,7 +65,7 @@ def test_dvc_yaml_trains_and_evaluates_every_variant_and_seed_and_its_deps_exist
     params = load_config(ROOT / "params.yaml")
     assert set(params.variants) == set(VARIANTS)
     stages = dvc_stages()
-    assert list(stages) == ["prepare", "reference", "train", "evaluate", "report"]
+    assert list(stages) == ["prepare", "reference", "pretrain", "train", "evaluate", "report"]
     for name in ("train", "evaluate"):
         assert stages[name]["matrix"] == {"variant": "${variants}", "seed": "${seeds}"}
     for stage in stages.values():
@@ -105,6 +105,7 @@ TINY = {
     "data.synthetic_images_per_camera": 2,
     "data.synthetic_distractors": 2,
     "train.epochs": 1,
+    "pretrain.epochs": 1,
     "train.batch_size": 8,
     "eval.visual_queries": 2,
 }
@@ -139,6 +140,7 @@ def test_dvc_repro_end_to_end_on_a_tiny_config(tmp_path):
         assert (repo / "models" / "dra" / f"seed{seed}" / "model.keras").is_file()
         assert not (repo / "models" / "dra" / f"seed{seed}" / "backup").exists()
     assert not (repo / "results" / "baseline").exists()  # only `variants` are run
+    assert json.loads((repo / "models" / "pretrain" / "train_meta.json").read_text())["epochs"] == 1
     for reference in ("colour_histogram", "chance"):
         assert 0.0 <= json.loads((repo / "results" / reference / "metrics.json").read_text())["mAP"] <= 1.0
     html = (repo / "reports" / "index.html").read_text()

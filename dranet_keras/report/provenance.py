@@ -116,7 +116,7 @@ def _settings(stage: str, config: dict) -> str:
     """The few settings of a stage run a reader compares first."""
     model, train, evaluation = config["model"], config["train"], config["eval"]
     ranking = f"{evaluation['metric']}, flip test {'on' if evaluation['flip_test'] else 'off'}, re-ranking {'on' if evaluation['rerank'] else 'off'}"
-    if stage == "train":
+    if stage in ("train", "pretrain"):
         precision = f", {train['mixed_precision']}" if train["mixed_precision"] else ""
         return (f"{model['height']}x{model['width']}, {train['epochs']} epochs, batch {train['batch_size']}, "
                 f"{train['optimizer']} lr {train['learning_rate']:g}{precision}, seed {config['seed']}")
@@ -139,10 +139,11 @@ def _row(stage: str, label: str, variant: str | None, record: dict | None, param
     }
 
 
-def stage_runs(runs: list, references: dict, params_path: Path) -> list[dict]:
-    """One row per stage run the report's numbers come from: train and evaluate per (variant,
-    seed) from train_meta.json / metrics.json, then the references."""
-    rows = []
+def stage_runs(runs: list, references: dict, params_path: Path, pretrain: dict | None = None) -> list[dict]:
+    """One row per stage run the report's numbers come from: pretrain (its train_meta.json),
+    train and evaluate per (variant, seed) from train_meta.json / metrics.json, then the
+    references."""
+    rows = [] if pretrain is None else [_row("pretrain", "baseline", None, pretrain, params_path)]
     for run in runs:
         label = f"{run.variant}, seed {run.seed}"
         rows.append(_row("train", label, run.variant, run.train_meta, params_path))

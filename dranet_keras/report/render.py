@@ -11,7 +11,7 @@ import yaml
 
 from dranet_keras.report import figures, provenance
 from dranet_keras import layout
-from dranet_keras.report.inputs import RunInputs, load_paper_results, load_reference, load_runs
+from dranet_keras.report.inputs import RunInputs, load_paper_results, load_reference, load_runs, read_json
 
 VARIANTS = ("baseline", "cic", "sic", "dra")
 HEADLINE_METRICS = (("mAP", "mAP"), ("rank1", "rank-1"), ("rank5", "rank-5"), ("rank10", "rank-10"), ("mINP", "mINP"))
@@ -206,6 +206,8 @@ def build_context(
     params_text = Path(params_path).read_text() if Path(params_path).is_file() else ""
     git = provenance.git_state(root)
     every = [run for group in runs.values() for run in group]
+    pretrain_meta = layout.pretrain_dir(models_dir) / "train_meta.json"
+    pretrain = read_json(pretrain_meta) if pretrain_meta.is_file() else None
     return {
         "title": "DRANet reproduction report",
         "generated_at": provenance.now_utc(),
@@ -220,7 +222,7 @@ def build_context(
             "dvc_stages": provenance.dvc_lock_stages(root / "dvc.lock"),
             "params_path": str(params_path),
             "params_text": params_text,
-            "stage_runs": provenance.stage_runs(every, references, params_path),
+            "stage_runs": provenance.stage_runs(every, references, params_path, pretrain),
             "libraries": provenance.library_versions(),
             "hardware": provenance.hardware(),
             "seed": seed,
