@@ -106,6 +106,7 @@ TINY = {
     "data.synthetic_distractors": 2,
     "train.epochs": 1,
     "pretrain.epochs": 1,
+    "pretrain.lr_milestones": [],
     "train.batch_size": 8,
     "eval.visual_queries": 2,
 }
