@@ -9,8 +9,8 @@ import jinja2
 import numpy as np
 import yaml
 
-from dranet_keras.report import figures, provenance
 from dranet_keras import layout
+from dranet_keras.report import figures, provenance
 from dranet_keras.report.inputs import RunInputs, load_paper_results, load_reference, load_runs, read_json
 
 VARIANTS = ("baseline", "cic", "sic", "dra")
@@ -61,11 +61,11 @@ def claim_text(key: str, claimed_gain) -> str:
 def gain_cell(base: dict, dra: dict) -> dict:
     """dra - baseline in points; flagged when it is smaller than the spread across seeds."""
     if base["value"] is None or dra["value"] is None:
-        return {"value": None, "text": "—", "within_spread": None}
+        return {"value": None, "text": "—"}
     gain = 100 * (dra["value"] - base["value"])
     spreads = [100 * cell["std"] for cell in (base, dra) if cell["std"] is not None]
     within = bool(spreads) and abs(gain) < max(spreads)
-    return {"value": gain, "text": f"{gain:+.1f}" + (" (within the seed spread)" if within else ""), "within_spread": within if spreads else None}
+    return {"value": gain, "text": f"{gain:+.1f}" + (" (within the seed spread)" if within else "")}
 
 
 def headline(runs: dict, claimed_gain) -> list[dict]:
@@ -217,6 +217,7 @@ def build_context(
         "reference": reference_table(paper["baselines"]),
         "attention": attention,
         "attention_note": attention_note,
+        "pretrain_epochs": (pretrain or {}).get("epochs"),
         "provenance": {
             "git": git,
             "dvc_stages": provenance.dvc_lock_stages(root / "dvc.lock"),

@@ -3,6 +3,7 @@ section: one row per stage run, reproduce commands that give back each run's con
 
 from __future__ import annotations
 
+import json
 import shlex
 
 import numpy as np
@@ -88,3 +89,17 @@ def test_dvc_hashes_and_params_are_folded_away(pipeline_outputs):
     assert start < html.index("0123456789abcdef0123456789abcdef") < end
     assert html.index('<details class="params">') < html.index("data:\n  name:")
     assert "not recorded" in html  # the fixture's runs here carry no effective configuration
+    assert "pre-trained" not in html  # no models/pretrain/train_meta.json
+
+
+def test_pretrain_run_is_a_provenance_row_and_explains_the_epochs(pipeline_outputs):
+    effective = config_to_dict(config_from_dict({"data": {"name": "synthetic"}, "pretrain": {"epochs": 12}}))
+    root = pipeline_outputs(variants=("dra",), config=effective)
+    (root / "models" / "pretrain").mkdir()
+    (root / "models" / "pretrain" / "train_meta.json").write_text(json.dumps(
+        {"variant": "baseline", "epochs": 12, "wall_time_s": 40.0, "config": {**effective, "train": {**effective["train"], "epochs": 12}}}))
+    context, html = render(root)
+    row = context["provenance"]["stage_runs"][0]
+    assert (row["stage"], row["run"], row["wall_time_s"]) == ("pretrain", "baseline", 40.0)
+    assert row["command"] == "dranet pretrain --params " + str(root / "params.yaml") + " --set train.epochs=12 --set pretrain.epochs=12"
+    assert "starts from the baseline pre-trained 12 epochs" in html
