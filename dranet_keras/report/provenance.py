@@ -98,9 +98,16 @@ def flatten(values: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _override_value(value: Any) -> str:
+    """`value` as `--set` reads it back (YAML): plain when that is exact, else JSON (also YAML)."""
+    if isinstance(value, str) and yaml.safe_load(value) == value:
+        return value
+    return json.dumps(value)
+
+
 def reproduce_command(stage: str, variant: str | None, effective: dict, params_path: Path) -> str:
     """`dranet <stage>` with one `--set` per key where the run's effective configuration differs
-    from `params_path` as it is now (JSON values, which YAML reads back unchanged)."""
+    from `params_path` as it is now."""
     try:
         base = flatten(config_to_dict(load_config(params_path)))
     except ConfigError:
@@ -108,7 +115,7 @@ def reproduce_command(stage: str, variant: str | None, effective: dict, params_p
     words = ["dranet", stage, *(["--variant", variant] if variant else []), "--params", str(params_path)]
     for key, value in flatten(effective).items():
         if key not in base or base[key] != value:
-            words += ["--set", f"{key}={json.dumps(value)}"]
+            words += ["--set", f"{key}={_override_value(value)}"]
     return shlex.join(words)
 
 

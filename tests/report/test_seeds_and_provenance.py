@@ -59,8 +59,10 @@ def test_reference_rows_beside_the_variants(pipeline_outputs):
 
 
 def test_reproduce_commands_give_back_each_runs_effective_config(pipeline_outputs):
-    # The runs used params.yaml plus --set train.epochs=9 (and --set seed=k from the pipeline).
-    effective = config_to_dict(config_from_dict({"data": {"name": "synthetic"}, "train": {"epochs": 9}}))
+    # The runs used params.yaml plus --set train.epochs=9 (and --set seed=k from the pipeline),
+    # a path and a string that YAML would read as a number unless quoted.
+    effective = config_to_dict(config_from_dict(
+        {"data": {"name": "synthetic", "root": "01"}, "model": {"weights": "models/pretrain/backbone.weights.h5"}, "train": {"epochs": 9}}))
     root = pipeline_outputs(seeds=(0, 1), variants=("baseline", "dra"), config=effective)
     context, html = render(root)
     rows = context["provenance"]["stage_runs"]
@@ -73,6 +75,8 @@ def test_reproduce_commands_give_back_each_runs_effective_config(pipeline_output
         seed = 0 if row["stage"] == "reference" else int(row["run"][-1])
         assert config_to_dict(load_config(args.params, args.overrides)) == {**effective, "seed": seed}, row["command"]
         assert "--set train.epochs=9" in row["command"] and ("--set seed=1" in row["command"]) == (seed == 1)
+        assert "--set model.weights=models/pretrain/backbone.weights.h5" in row["command"]  # plain when exact
+        assert """--set 'data.root="01"'""" in row["command"]  # quoted when YAML would read a number
     train = next(r for r in rows if r["stage"] == "train")
     assert train["settings"].startswith("256x128, 9 epochs, batch 64") and train["versions"] == "tensorflow 2.21.0, keras 3.12.0"
     row = [c["text"] for c in table_cells(html) if c["row"].get("data-stage") == "train" and c["row"].get("data-run") == "dra, seed 1"]
