@@ -1,4 +1,5 @@
-"""Read what the pipeline wrote (CONTRACTS.md) and the paper/baseline numbers, with clear errors.
+"""Read what the pipeline wrote (paths: dranet_keras/layout.py) and the paper and baseline
+numbers, with clear errors.
 
 A run (variant, seed) that did not happen simply has no `results/<variant>/seed<k>/metrics.json`;
 it is absent, never an error. A file that exists but is malformed is an error that names
@@ -23,7 +24,7 @@ METRIC_KEYS = ("mAP", "mINP", "rank1", "rank5", "rank10")
 
 
 class ReportInputError(UserError):
-    """An input file of the report exists but does not follow CONTRACTS.md."""
+    """An input file of the report exists but is not what the stages write."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def _check_fraction(value, where: str) -> None:
 
 
 def validate_metrics(metrics: dict, path: Path) -> dict:
-    """Check the keys the report shows (see CONTRACTS.md `metrics.json`)."""
+    """Check the keys the report shows (as the evaluate and reference stages write metrics.json)."""
     for key in ("dataset", "variant"):
         if not isinstance(metrics.get(key), str):
             raise ReportInputError(f"{path}: key {key!r} must be a string, got {metrics.get(key)!r}")
