@@ -2,7 +2,8 @@
 
 Each sub-command lives in `dranet_keras.stages.<name>` and exposes
 `add_arguments(parser)` and `run(args) -> int`; a module that sets `USES_CONFIG = False` gets no
-`--params`/`--set` options. Errors a user can cause (`UserError`) print one line and exit with
+`--params`/`--set` options, one that sets `USES_TENSORFLOW = True` gets TensorFlow imported
+without its start-up notice (see dranet_keras/quiet.py) before it runs. Errors a user can cause (`UserError`) print one line and exit with
 status 2; success is 0.
 """
 
@@ -17,9 +18,11 @@ from dranet_keras.errors import UserError
 
 COMMANDS = {
     "prepare": "read (or generate) the data set, validate its images, write manifest.csv + stats.json",
+    "pretrain": "train the baseline once; every variant's training starts from its backbone",
     "train": "train one model variant on the prepared data (resumes after an interruption)",
     "demo": "run the main job end to end on the embedded synthetic data",
     "evaluate": "CMC / mAP / mINP (with and without re-ranking) of a trained model",
+    "reference": "score a colour-histogram descriptor and chance on the same split (the floor a model must beat)",
     "report": "render reports/index.html and reports/report.ipynb from the pipeline's outputs",
     "export": "write an inference SavedModel (uint8 images -> L2-normalised embeddings), optionally TFLite",
     "embed": "embed every image of a folder with a trained model into a .npy file",
@@ -64,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                 help="override a config key, e.g. --set train.epochs=3 (validated like the YAML)",
             )
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run, uses_config=uses_config)
+        sub.set_defaults(run=module.run, uses_config=uses_config, uses_tensorflow=getattr(module, "USES_TENSORFLOW", False))
     return parser
 
 
@@ -73,6 +76,10 @@ def main(argv=None) -> int:
     try:
         if args.uses_config:
             load_config(args.params, args.overrides)  # a typo fails here, before any slow work
+        if args.uses_tensorflow:
+            from dranet_keras.quiet import import_tensorflow
+
+            import_tensorflow()
         return int(args.run(args) or 0)
     except UserError as error:
         message = " ".join(str(error).split())  # one line, whatever the message holds

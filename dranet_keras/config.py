@@ -137,15 +137,26 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class PretrainConfig:
+    """The pipeline's `pretrain` stage: the baseline trained once (the `train` settings but
+    these), whose backbone every variant's `train` stage starts from."""
+
+    epochs: int = 0  # 0: no training, the variants start from model.weights as given
+    lr_milestones: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole experiment."""
 
-    seed: int = 0
-    variants: tuple[Variant, ...] = VARIANTS  # what the DVC ablation trains (dvc.yaml foreach)
+    seed: int = 0  # data generation, and training/evaluation when a stage is not given one
+    seeds: tuple[int, ...] = (0,)  # the training seeds the DVC pipeline runs per variant
+    variants: tuple[Variant, ...] = VARIANTS  # the variants the DVC pipeline trains
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def __post_init__(self):
         rows = feature_height(self.model.height, self.model.last_stride)
@@ -155,6 +166,8 @@ class Config:
                 f"{rows} feature rows (height / {2 ** (4 if self.model.last_stride == 1 else 5)}); "
                 f"use model.parts <= {rows} or a larger model.height"
             )
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds: expected a non-empty list of distinct integers, got {list(self.seeds)}")
         train = self.train
         if train.sampler == "pk" and train.batch_size % train.instances_per_id:
             raise ConfigError(
@@ -190,6 +203,7 @@ FRACTION, PROBABILITY = Range(0, 1, low_open=True), Range(0, 1)
 # annotations; every float must also be finite and every string non-empty.
 RANGES = {
     "seed": Range(0, 2**32 - 1),
+    "seeds": Range(0, 2**32 - 1),
     "model.height": POSITIVE,
     "model.width": POSITIVE,
     "model.parts": POSITIVE,
@@ -232,6 +246,8 @@ RANGES = {
     "eval.visual_queries": NON_NEGATIVE,
     "eval.memory_gb": Range(0.01, 4096),
     "eval.rerank_max_hours": Range(0, low_open=True),
+    "pretrain.epochs": NON_NEGATIVE,
+    "pretrain.lr_milestones": NON_NEGATIVE,
 }
 
 

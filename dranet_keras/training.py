@@ -490,5 +490,8 @@ def fit_dranet(
             steps_per_epoch=steps_per_epoch,
             callbacks=all_callbacks,
             verbose=verbose,
+            # the tf.data pipeline shuffles (seeded, per epoch); Keras would ignore its default
+            # shuffle=True for a Dataset and warn about it in every run
+            shuffle=False,
         )
     return model, history

@@ -12,14 +12,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dranet_keras"
 FLOORS = {
     "errors": 0, "io": 0, "layout": 0, "run_lock": 0, "precision": 2, "choices": 0,
     "layers": 1, "losses": 1,
-    "data": 2, "evaluation": 2, "models": 2, "training": 2, "multi_worker_fix": 2,
-    "embedding": 3, "serving": 3, "report": 3,
-    "config": 4,
+    "data": 2, "evaluation": 2, "models": 2, "training": 2, "multi_worker_fix": 2, "quiet": 2,
+    "config": 3,
+    "embedding": 4, "serving": 4, "report": 4,
     "stages": 5, "cli": 5,
 }
 # models/__init__ imports training (to register the LR schedule saved optimizers hold) and
 # training builds models: one floor, a deliberate pair. config reads the data set registry and
-# the synthetic generator's defaults (data is below config).
+# the synthetic generator's defaults (data is below config); the report reads configurations
+# (provenance: each run's effective configuration and the command that reproduces it).
 
 
 def part(module: str) -> str:

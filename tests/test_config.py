@@ -145,3 +145,14 @@ def test_feature_rows_follow_the_resnet_strides():
     # conv1, pool, conv3, conv4 halve (rounding up); conv5 too when last_stride is 2
     assert [feature_height(h, 1) for h in (256, 64, 48, 50, 1)] == [16, 4, 3, 4, 1]
     assert [feature_height(h, 2) for h in (256, 64)] == [8, 2]
+
+
+def test_seeds_and_variants_are_validated():
+    from dranet_keras.config import ConfigError, config_from_dict
+
+    assert config_from_dict({"seeds": [0, 3]}).seeds == (0, 3)
+    for bad in ([], [1, 1], [-1]):
+        with pytest.raises(ConfigError, match="seeds"):
+            config_from_dict({"seeds": bad})
+    with pytest.raises(ConfigError, match="variants"):
+        config_from_dict({"variants": ["dra", "resnet"]})

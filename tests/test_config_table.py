@@ -21,6 +21,7 @@ CLI = (
 BAD = {
     "seed": ["-1", "1.5", "2**40", "!!python/object/apply:os.system ['true']"],
     "variants": ["[dra, nope]", "dra"],
+    "seeds": ["[]", "[1, 1]", "[-1]", "0"],
     "model.variant": ["resnet"],
     "model.height": ["0", "-64"],
     "model.width": ["0"],
@@ -88,6 +89,8 @@ BAD = {
     "eval.visual_queries": ["-1"],
     "eval.memory_gb": ["0", ".inf"],
     "eval.rerank_max_hours": ["0"],
+    "pretrain.epochs": ["-1"],
+    "pretrain.lr_milestones": ["[-3]", "9"],
 }
 # How the message names a key, where that differs from its path.
 NAMED = {"variants": "variants"}

@@ -48,7 +48,7 @@ def test_evaluate_writes_the_documented_results(tmp_path, rerank):
                                                  max_rank=12, rerank=rerank, k1=4, k2=2, visual_queries=2)
     # the header the stage adds (dranet_keras/stages/evaluate.py, run)
     metrics = {"dataset": "synthetic", "synthetic": True, "variant": "dra", **metrics}
-    out = layout.results_dir("dra", root=tmp_path)
+    out = layout.results_dir("dra", 0, root=tmp_path)
     write_results(out, metrics, cmc, rankings)
     for name in (layout.METRICS, layout.CMC, layout.RANKINGS):
         check(out / name)

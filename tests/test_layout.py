@@ -1,6 +1,7 @@
 """dvc.yaml (after DVC's ${} interpolation with params.yaml) names the paths dranet_keras.layout
 gives, so a renamed file cannot silently break `dvc repro` or the report."""
 
+from itertools import product
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def stages():
     repo = Repo(str(REPO))
     try:
         return {
-            stage.name: ({str(out.def_path) for out in stage.outs}, {str(dep.def_path) for dep in stage.deps})
+            stage.name: (stage.cmd, {str(out.def_path) for out in stage.outs}, {str(dep.def_path) for dep in stage.deps})
             for stage in repo.index.stages
         }
     finally:
@@ -27,27 +28,59 @@ def stages():
 
 def test_layout_paths_compose():
     assert layout.manifest_path("market1501") == Path("data/prepared/market1501/manifest.csv")
-    assert layout.model_path("dra") == Path("models/dra/model.keras")
-    assert layout.model_dir("dra", "seed-1", root="m") == Path("m/dra/seed-1")
-    assert layout.results_dir("cic") == Path("results/cic")
+    assert layout.model_path("dra", 0) == Path("models/dra/seed0/model.keras")
+    assert layout.model_dir("dra", 2, root="m") == Path("m/dra/seed2")
+    assert layout.results_dir("cic", 7) == Path("results/cic/seed7")
+    assert layout.reference_dir("chance") == Path("results/chance")
+    assert layout.pretrain_dir() / layout.BACKBONE == Path("models/pretrain/backbone.weights.h5")
+
+
+def test_seeds_present_reads_only_seed_folders_in_numeric_order(tmp_path):
+    for name in ("seed10", "seed2", "seed0", "seedx", "notes"):
+        (tmp_path / "dra" / name).mkdir(parents=True)
+    (tmp_path / "dra" / "seed3").write_text("a file, not a run")
+    assert layout.seeds_present("dra", tmp_path) == [0, 2, 10]
+    assert layout.seeds_present("baseline", tmp_path) == []
+
+
+def _runs(stages, kind):
+    """{run folder: (cmd, outs, deps)} of the matrix stages `kind@...`."""
+    runs = {}
+    for name, (cmd, outs, deps) in stages.items():
+        if name.startswith(f"{kind}@"):
+            folders = {Path(out).parent for out in outs}
+            assert len(folders) == 1, (name, outs)
+            runs[folders.pop()] = (cmd, outs, deps)
+    return runs
 
 
 def test_dvc_yaml_paths_match_the_layout(stages):
     config = load_config(REPO / "params.yaml")
     prepared = layout.prepared_dir(config.data.name, config.data.prepared_dir)
     manifest = str(layout.manifest_path(config.data.name, config.data.prepared_dir))
-    outs, _ = stages["prepare"]
+    _, outs, _ = stages["prepare"]
     assert outs == {str(prepared / name) for name in (layout.MANIFEST, layout.STATS, layout.PREVIEW)}
-    for variant in config.variants:
-        outs, deps = stages[f"train@{variant}"]
-        model_dir = layout.model_dir(variant)
+    backbone = str(layout.pretrain_dir() / layout.BACKBONE)
+    _, outs, deps = stages["pretrain"]
+    assert outs == {backbone, str(layout.pretrain_dir() / layout.TRAIN_META)} and manifest in deps
+    _, outs, deps = stages["reference"]
+    assert {Path(out).parent for out in outs} == {layout.reference_dir(name) for name in layout.REFERENCES}
+
+    runs = list(product(config.variants, config.seeds))
+    trained, evaluated = _runs(stages, "train"), _runs(stages, "evaluate")
+    assert set(trained) == {layout.model_dir(v, s) for v, s in runs}
+    assert set(evaluated) == {layout.results_dir(v, s) for v, s in runs}
+    for variant, seed in runs:
+        cmd, outs, deps = trained[layout.model_dir(variant, seed)]
+        # the seed goes in through --set, so the run's recorded configuration holds it
+        assert f"--variant {variant} --set seed={seed} --set model.weights={backbone}" in cmd
         names = (layout.MODEL, layout.BEST, layout.TRAIN_META, layout.TRAINING_LOG)
-        assert outs == {str(model_dir / name) for name in names}
-        assert manifest in deps
-        outs, deps = stages[f"evaluate@{variant}"]
-        results = layout.results_dir(variant)
-        assert outs == {str(results / name) for name in (layout.METRICS, layout.CMC, layout.RANKINGS)}
-        assert {str(layout.model_path(variant)), manifest} <= deps
-    outs, deps = stages["report"]
+        assert outs == {str(layout.model_dir(variant, seed) / name) for name in names}
+        assert {manifest, backbone} <= deps
+        cmd, outs, deps = evaluated[layout.results_dir(variant, seed)]
+        assert f"--variant {variant} --set seed={seed}" in cmd
+        assert outs == {str(layout.results_dir(variant, seed) / name) for name in (layout.METRICS, layout.CMC, layout.RANKINGS)}
+        assert {str(layout.model_path(variant, seed)), manifest} <= deps
+    _, outs, deps = stages["report"]
     assert outs == {str(Path(layout.REPORTS_ROOT) / name) for name in (layout.REPORT_HTML, layout.REPORT_NOTEBOOK)}
     assert {layout.RESULTS_ROOT, layout.MODELS_ROOT, manifest} <= deps

@@ -30,7 +30,7 @@ def dvc_stages() -> dict:
 def declared_params() -> set[str]:
     names = set()
     for stage in dvc_stages().values():
-        for entry in stage.get("do", stage).get("params", []):
+        for entry in stage.get("params", []):
             names.update([entry] if isinstance(entry, str) else [k for v in entry.values() for k in v])
     return names
 
@@ -64,15 +64,15 @@ def test_params_files_hold_every_key_dvc_yaml_declares(path):
     load_config(path)
 
 
-def test_dvc_yaml_trains_and_evaluates_every_variant_and_its_deps_exist():
+def test_dvc_yaml_trains_and_evaluates_every_variant_and_seed_and_its_deps_exist():
     params = load_config(ROOT / "params.yaml")
     assert set(params.variants) == set(VARIANTS)
     stages = dvc_stages()
-    assert list(stages) == ["prepare", "train", "evaluate", "report"]
+    assert list(stages) == ["prepare", "reference", "pretrain", "train", "evaluate", "report"]
     for name in ("train", "evaluate"):
-        assert stages[name]["foreach"] == "${variants}"
+        assert stages[name]["matrix"] == {"variant": "${variants}", "seed": "${seeds}"}
     for stage in stages.values():
-        for dep in stage.get("do", stage)["deps"]:
+        for dep in stage["deps"]:
             if "${" not in dep and not dep.startswith(("results", "models")):
                 assert (ROOT / dep).exists(), dep
 
@@ -100,13 +100,16 @@ def _copy_repo(destination: Path) -> None:
 TINY = {
     "model.height": 64,
     "model.width": 32,
-    "variants": ["dra"],  # one entry keeps it short; foreach is the same for four
+    "variants": ["dra"],  # one entry keeps it short; the matrix is the same for four
+    "seeds": [0, 1],  # two seeds: the report's mean ± std
     "data.synthetic_train_ids": 6,
     "data.synthetic_test_ids": 4,
     "data.synthetic_cameras": 2,
     "data.synthetic_images_per_camera": 2,
     "data.synthetic_distractors": 2,
     "train.epochs": 1,
+    "pretrain.epochs": 1,
+    "pretrain.lr_milestones": [],
     "train.batch_size": 8,
     "eval.visual_queries": 2,
 }
@@ -135,21 +138,28 @@ def test_dvc_repro_end_to_end_on_a_tiny_config(tmp_path):
     dvc("repro")
     prepared = layout.prepared_dir("synthetic")
     written = [prepared / layout.MANIFEST, prepared / layout.STATS]
-    written += [layout.model_dir("dra") / name for name in (layout.TRAIN_META, layout.TRAINING_LOG)]
-    written += [layout.results_dir("dra") / name for name in (layout.METRICS, layout.CMC, layout.RANKINGS)]
+    for seed in (0, 1):
+        written += [layout.model_dir("dra", seed) / name for name in (layout.TRAIN_META, layout.TRAINING_LOG)]
+        written += [layout.results_dir("dra", seed) / name for name in (layout.METRICS, layout.CMC, layout.RANKINGS)]
     for path in written:
         check_format(repo / path)  # docs/formats.md
-    metrics = json.loads((repo / "results" / "dra" / "metrics.json").read_text())
-    assert 0.0 <= metrics["mAP"] <= 1.0 and metrics["dataset"] == "synthetic"
-    meta = json.loads((repo / "models" / "dra" / "train_meta.json").read_text())
-    assert meta["variant"] == "dra" and meta["epochs"] == 1 and meta["num_ids"] == 6
-    assert (repo / "models" / "dra" / "model.keras").is_file()
-    assert not (repo / "models" / "dra" / "backup").exists()
-    assert not (repo / "results" / "baseline").exists()  # only the listed variants are run
-    assert (repo / "reports" / "index.html").is_file()
+    for seed in (0, 1):
+        metrics = json.loads((repo / "results" / "dra" / f"seed{seed}" / "metrics.json").read_text())
+        assert 0.0 <= metrics["mAP"] <= 1.0 and metrics["dataset"] == "synthetic" and metrics["config"]["seed"] == seed
+        meta = json.loads((repo / "models" / "dra" / f"seed{seed}" / "train_meta.json").read_text())
+        assert meta["variant"] == "dra" and meta["epochs"] == 1 and meta["num_ids"] == 6 and meta["config"]["seed"] == seed
+        assert (repo / "models" / "dra" / f"seed{seed}" / "model.keras").is_file()
+        assert not (repo / "models" / "dra" / f"seed{seed}" / "backup").exists()
+    assert not (repo / "results" / "baseline").exists()  # only `variants` are run
+    assert json.loads((repo / "models" / "pretrain" / "train_meta.json").read_text())["epochs"] == 1
+    for reference in ("colour_histogram", "chance"):
+        assert 0.0 <= json.loads((repo / "results" / reference / "metrics.json").read_text())["mAP"] <= 1.0
+    html = (repo / "reports" / "index.html").read_text()
+    assert "± " in html and "colour histogram" in html  # two seeds: mean ± std; the reference row
+    assert "dranet train --variant dra --params params.yaml --set seed=1" in html  # seed 1's reproduce command
     assert "up to date" in dvc("repro")  # nothing changed: nothing runs
     shown = json.loads(dvc("metrics", "show", "--json"))
-    assert "results/dra/metrics.json" in json.dumps(shown)
+    assert "results/dra/seed1/metrics.json" in json.dumps(shown)
     dvc("plots", "show", "-o", "plots")
     page = (repo / "plots" / "index.html").read_text()
     assert "vegaEmbed" in page and "cdn.jsdelivr" not in page and "training_log" in page

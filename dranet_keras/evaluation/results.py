@@ -23,7 +23,7 @@ class ReRankTooLargeError(UserError):
     """Re-ranking the split would not fit this machine's memory or time limit."""
 
 
-def _summary(result) -> dict:
+def summary(result) -> dict:
     """mAP, mINP and rank-k accuracies (a CMC shorter than k, from a tiny gallery, has reached
     its final value by then: every counted query has its match within the gallery)."""
     summary = {"mAP": result.mAP, "mINP": result.mINP}
@@ -93,7 +93,7 @@ def evaluate_embeddings(
         "num_query": len(query_records),
         "num_gallery": len(gallery_records),
         "skipped_queries": int(len(query_records) - has_valid_match(*labels).sum()),
-        **_summary(result),
+        **summary(result),
         "rerank": None,
     }
     if rerank:
@@ -103,9 +103,38 @@ def evaluate_embeddings(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the same skipped queries were reported above
             reranked_result = evaluate_distance_rows(reranked, *labels, max_rank, protocol, memory_gb, seed=seed)
-        metrics["rerank"] = _summary(reranked_result)
+        metrics["rerank"] = summary(reranked_result)
     chosen = np.sort(np.random.default_rng(seed).permutation(len(query_records))[:visual_queries])
     return metrics, result.cmc, _rankings(distances, query_records, gallery_records, chosen, top_k)
+
+
+class RandomDistances:
+    """Uniformly random (num_query, num_gallery) distances by row blocks: chance's rankings.
+    Rows are drawn in order from one seeded stream, so the block size does not change them."""
+
+    def __init__(self, num_query: int, num_gallery: int, seed: int):
+        self.shape = (num_query, num_gallery)
+        self.bytes_per_row = 16 * num_gallery  # float64 row, its sorted copy
+        self._rng, self._next = np.random.default_rng(seed), 0
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        if start != self._next:
+            raise ValueError("RandomDistances gives its rows once, in order")
+        self._next = stop
+        return self._rng.random((stop - start, self.shape[1]))
+
+
+def chance_metrics(q_pids, g_pids, q_camids, g_camids, *, max_rank=50, protocol="market", draws=5, memory_gb=None, seed=0) -> dict:
+    """mAP, mINP and rank-k of uniformly random rankings, averaged over `draws` seeded draws
+    (streamed like `evaluate_features`, so any gallery size fits `memory_gb`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # queries without a match: reported with the real descriptors
+        results = [
+            summary(evaluate_distance_rows(RandomDistances(len(q_pids), len(g_pids), seed + draw), q_pids, g_pids,
+                                           q_camids, g_camids, max_rank, protocol, memory_gb, seed=seed))
+            for draw in range(draws)
+        ]
+    return {key: float(np.mean([r[key] for r in results])) for key in results[0]}
 
 
 def write_results(output_dir, metrics: dict, cmc, rankings: dict) -> None:

@@ -27,10 +27,11 @@ def collect_context(
     manifest: str,
     attention_samples: int,
 ) -> dict:
-    """The report context, attention evidence included (the notebook calls this too)."""
+    """The report context, attention evidence included (the notebook calls this too); the
+    attention figures show the `seed` run of dra."""
     root_path = Path(root)
     if attention_samples > 0:
-        model = root_path / layout.model_path(ATTENTION_VARIANT, root=models_dir)
+        model = root_path / layout.model_path(ATTENTION_VARIANT, seed, models_dir)
         attention, note = attention_from_files(model, root_path / manifest, root_path, attention_samples)
     else:
         attention, note = None, "skipped (--attention-samples 0)"

@@ -1,7 +1,8 @@
-"""Read what the pipeline wrote (docs/formats.md) and the paper/baseline numbers, with clear errors.
+"""Read what the pipeline wrote (paths: dranet_keras/layout.py, formats: docs/formats.md) and
+the paper and baseline numbers, with clear errors.
 
-A variant that was not run simply has no `results/<variant>/metrics.json`; it is returned as
-absent (`None`), never as an error. A file that exists but is malformed is an error that names
+A run (variant, seed) that did not happen simply has no `results/<variant>/seed<k>/metrics.json`;
+it is absent, never an error. A file that exists but is malformed is an error that names
 the file and the key.
 """
 
@@ -28,9 +29,10 @@ class ReportInputError(UserError):
 
 @dataclass(frozen=True)
 class RunInputs:
-    """Everything the pipeline wrote for one trained and evaluated variant."""
+    """Everything the pipeline wrote for one trained and evaluated (variant, seed)."""
 
     variant: str
+    seed: int
     metrics: dict
     cmc: np.ndarray | None  # accuracy at rank 1..max_rank, fractions
     rankings: dict | None
@@ -100,9 +102,9 @@ def read_training_log(path: Path) -> pd.DataFrame:
     return frame
 
 
-def load_run(results_dir: Path, models_dir: Path, variant: str) -> RunInputs | None:
-    """The inputs of one variant, or None when it was not run (no metrics.json)."""
-    run_dir, model_dir = layout.results_dir(variant, root=results_dir), layout.model_dir(variant, root=models_dir)
+def load_run(results_dir: Path, models_dir: Path, variant: str, seed: int) -> RunInputs | None:
+    """The inputs of one run, or None when it was not run (no metrics.json)."""
+    run_dir, model_dir = layout.results_dir(variant, seed, results_dir), layout.model_dir(variant, seed, models_dir)
     metrics_path = run_dir / layout.METRICS
     if not metrics_path.is_file():
         return None
@@ -111,6 +113,7 @@ def load_run(results_dir: Path, models_dir: Path, variant: str) -> RunInputs | N
     log_path, meta_path = model_dir / layout.TRAINING_LOG, model_dir / layout.TRAIN_META
     return RunInputs(
         variant=variant,
+        seed=seed,
         metrics=metrics,
         cmc=read_cmc(cmc_path) if cmc_path.is_file() else None,
         rankings=read_json(rankings_path) if rankings_path.is_file() else None,
@@ -118,6 +121,18 @@ def load_run(results_dir: Path, models_dir: Path, variant: str) -> RunInputs | N
         train_meta=read_json(meta_path) if meta_path.is_file() else None,
         metrics_path=metrics_path,
     )
+
+
+def load_runs(results_dir: Path, models_dir: Path, variant: str) -> list[RunInputs]:
+    """Every evaluated seed of a variant, seeds ascending ([] when none was run)."""
+    runs = (load_run(results_dir, models_dir, variant, seed) for seed in layout.seeds_present(variant, results_dir))
+    return [run for run in runs if run is not None]
+
+
+def load_reference(results_dir: Path, name: str) -> dict | None:
+    """metrics.json of a reference (layout.REFERENCES), None when it was not run."""
+    path = layout.reference_dir(name, results_dir) / layout.METRICS
+    return validate_metrics(read_json(path), path) if path.is_file() else None
 
 
 def load_paper_results(path: Path) -> dict:

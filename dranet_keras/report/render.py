@@ -9,29 +9,37 @@ import jinja2
 import numpy as np
 import yaml
 
+from dranet_keras import layout
 from dranet_keras.choices import VARIANTS
 from dranet_keras.report import figures, provenance
-from dranet_keras.report.inputs import RunInputs, load_paper_results, load_run
+from dranet_keras.report.inputs import RunInputs, load_paper_results, load_reference, load_runs, read_json
 
 HEADLINE_METRICS = (("mAP", "mAP"), ("rank1", "rank-1"), ("rank5", "rank-5"), ("rank10", "rank-10"), ("mINP", "mINP"))
 SECTIONS = ("headline", "ablation", "curves", "retrieval", "attention", "provenance", "reproduce")
 NOT_RUN = "not run"
+REFERENCE_LABELS = {"colour_histogram": "colour histogram (hand-crafted, no training)", "chance": "chance (random ranking)"}
 
 
-def percent_cell(value, missing: str = NOT_RUN) -> dict:
-    """A table cell for a fraction: the exact value (for tests, data-value) and its % text."""
+def percent_cell(value, missing: str = NOT_RUN, std: float | None = None) -> dict:
+    """A table cell for a fraction: the exact value (for tests, data-value) and its % text,
+    with ± the standard deviation across seeds when there are several."""
     if value is None:
-        return {"value": None, "text": missing}
-    return {"value": value, "text": f"{100 * value:.1f}"}
+        return {"value": None, "std": None, "text": missing}
+    spread = "" if std is None else f" ± {100 * std:.1f}"
+    return {"value": value, "std": std, "text": f"{100 * value:.1f}{spread}"}
 
 
-def metric_cell(run: RunInputs | None, key: str, rerank: bool = False) -> dict:
-    """The cell of one metric of one run: 'not run' without a run, 'off' when the run had
-    re-ranking disabled (`"rerank": null`)."""
-    if run is None:
+def metric_cell(runs: list[RunInputs], key: str, rerank: bool = False) -> dict:
+    """One metric of a variant: the mean over its seeds (± std with several); 'not run' without
+    a run, 'off' when the runs had re-ranking disabled (`"rerank": null`)."""
+    if not runs:
         return percent_cell(None)
-    source = run.metrics.get("rerank") if rerank else run.metrics
-    return percent_cell(source.get(key) if source else None, missing="off")
+    sources = [run.metrics.get("rerank") if rerank else run.metrics for run in runs]
+    values = [source.get(key) for source in sources if source and source.get(key) is not None]
+    if len(values) < len(runs):
+        return percent_cell(None, missing="off")
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return percent_cell(float(np.mean(values)), std=std)
 
 
 def claim_key(dataset: str, claims: dict) -> str | None:
@@ -50,14 +58,23 @@ def claim_text(key: str, claimed_gain) -> str:
     return "about unchanged" if key.startswith("rank") else "not reported"
 
 
+def gain_cell(base: dict, dra: dict) -> dict:
+    """dra - baseline in points; flagged when it is smaller than the spread across seeds."""
+    if base["value"] is None or dra["value"] is None:
+        return {"value": None, "text": "—"}
+    gain = 100 * (dra["value"] - base["value"])
+    spreads = [100 * cell["std"] for cell in (base, dra) if cell["std"] is not None]
+    within = bool(spreads) and abs(gain) < max(spreads)
+    return {"value": gain, "text": f"{gain:+.1f}" + (" (within the seed spread)" if within else "")}
+
+
 def headline(runs: dict, claimed_gain) -> list[dict]:
     """Rows 'metric x (baseline, dra, gain)', without and with re-ranking."""
-    base, dra = runs.get("baseline"), runs.get("dra")
+    base, dra = runs.get("baseline", []), runs.get("dra", [])
     rows = []
     for rerank in (False, True):
         for key, label in HEADLINE_METRICS:
             b, d = metric_cell(base, key, rerank), metric_cell(dra, key, rerank)
-            gain = None if b["value"] is None or d["value"] is None else 100 * (d["value"] - b["value"])
             rows.append(
                 {
                     "rerank": rerank,
@@ -65,7 +82,7 @@ def headline(runs: dict, claimed_gain) -> list[dict]:
                     "label": label,
                     "baseline": b,
                     "dra": d,
-                    "gain": {"value": gain, "text": "—" if gain is None else f"{gain:+.1f}"},
+                    "gain": gain_cell(b, d),
                     "claimed": claim_text(key, claimed_gain),
                 }
             )
@@ -73,19 +90,39 @@ def headline(runs: dict, claimed_gain) -> list[dict]:
 
 
 def ablation(runs: dict) -> list[dict]:
-    """One row per variant (baseline, cic, sic, dra); absent variants are 'not run'."""
+    """One row per variant (baseline, cic, sic, dra; mean ± std over seeds); absent ones 'not run'."""
     rows = []
     for variant in VARIANTS:
-        run = runs.get(variant)
-        meta = (run.train_meta or {}) if run else {}
+        group = runs.get(variant, [])
+        metas = [run.train_meta for run in group if run.train_meta]
         rows.append(
             {
                 "variant": variant,
-                "run": run is not None,
-                "cells": {key: metric_cell(run, key) for key, _ in HEADLINE_METRICS},
-                "rerank": {key: metric_cell(run, key, True) for key in ("mAP", "rank1")},
-                "epochs": meta.get("epochs"),
-                "wall_time_s": meta.get("wall_time_s"),
+                "run": bool(group),
+                "seeds": [run.seed for run in group],
+                "cells": {key: metric_cell(group, key) for key, _ in HEADLINE_METRICS},
+                "rerank": {key: metric_cell(group, key, True) for key in ("mAP", "rank1")},
+                "epochs": metas[0].get("epochs") if metas else None,
+                "wall_time_s": float(np.mean([m["wall_time_s"] for m in metas])) if metas and all("wall_time_s" in m for m in metas) else None,
+            }
+        )
+    return rows
+
+
+def reference_rows(references: dict) -> list[dict]:
+    """The no-training rows (REFERENCE_LABELS order) whose metrics.json exists."""
+    rows = []
+    for name, label in REFERENCE_LABELS.items():
+        metrics = references.get(name)
+        if metrics is None:
+            continue
+        rerank = metrics.get("rerank")
+        rows.append(
+            {
+                "name": name,
+                "label": label,
+                "cells": {key: percent_cell(metrics.get(key), missing="—") for key, _ in HEADLINE_METRICS},
+                "rerank": {key: percent_cell(rerank.get(key) if rerank else None, missing="—") for key in ("mAP", "rank1")},
             }
         )
     return rows
@@ -107,30 +144,32 @@ def reference_table(baselines: list[dict]) -> dict:
     return {"columns": columns, "rows": baselines}
 
 
-def dataset_section(dataset: str, runs: dict, paper: dict, root: Path) -> dict:
-    """Everything the report shows for one data set."""
+def dataset_section(dataset: str, runs: dict, references: dict, paper: dict, root: Path) -> dict:
+    """Everything the report shows for one data set. `runs`: variant -> its runs (seeds
+    ascending); curves and the retrieval grid show each variant's first seed."""
     claims = paper["dranet"]["claimed_map_gain"]
     key = claim_key(dataset, claims)
-    cmcs = {v: r.cmc for v, r in runs.items() if r.cmc is not None}
-    logs = {v: r.training_log for v, r in runs.items() if r.training_log is not None}
-    ranked = next((runs[v] for v in ("dra", "sic", "cic", "baseline") if v in runs and runs[v].rankings), None)
+    first = {v: group[0] for v, group in runs.items()}
+    cmcs = {v: r.cmc for v, r in first.items() if r.cmc is not None}
+    logs = {v: r.training_log for v, r in first.items() if r.training_log is not None}
+    ranked = next((first[v] for v in ("dra", "sic", "cic", "baseline") if v in first and first[v].rankings), None)
+    every = [run for group in runs.values() for run in group]
     return {
         "name": dataset,
         # before any run, the configured name is all we know
-        "synthetic": any(bool(r.metrics.get("synthetic")) for r in runs.values()) if runs else dataset == "synthetic",
-        "protocol": next((r.metrics.get("protocol") for r in runs.values() if r.metrics.get("protocol")), None),
+        "synthetic": any(bool(r.metrics.get("synthetic")) for r in every) if every else dataset == "synthetic",
+        "protocol": next((r.metrics.get("protocol") for r in every if r.metrics.get("protocol")), None),
         "claim_key": key,
         "claimed_gain": claims.get(key) if key else None,
         "headline": headline(runs, claims.get(key) if key else None),
         "ablation": ablation(runs),
+        "references": reference_rows(references),
+        "max_seeds": max((len(group) for group in runs.values()), default=0),
         "public": public_baselines(dataset, paper),
         "cmc_svg": figures.cmc_svg(cmcs) if cmcs else None,
         "training_svg": figures.training_svg(logs) if logs else None,
-        "retrieval": {"variant": ranked.variant, "rows": figures.ranking_grid(ranked.rankings, root)} if ranked else None,
-        "runs": {
-            v: {"num_query": r.metrics.get("num_query"), "num_gallery": r.metrics.get("num_gallery"), "meta": r.train_meta or {}}
-            for v, r in runs.items()
-        },
+        "retrieval": {"variant": ranked.variant, "seed": ranked.seed, "rows": figures.ranking_grid(ranked.rankings, root)} if ranked else None,
+        "sizes": {"num_query": every[0].metrics.get("num_query"), "num_gallery": every[0].metrics.get("num_gallery")} if every else None,
     }
 
 
@@ -153,15 +192,22 @@ def build_context(
     """
     root = Path(root)
     paper = load_paper_results(paper_results)
-    runs = {v: run for v in VARIANTS if (run := load_run(results_dir, models_dir, v)) is not None}
+    runs = {v: group for v in VARIANTS if (group := load_runs(results_dir, models_dir, v))}
+    references = {name: metrics for name in layout.REFERENCES if (metrics := load_reference(results_dir, name)) is not None}
     by_dataset: dict[str, dict] = {}
-    for variant, run in runs.items():
-        by_dataset.setdefault(run.metrics["dataset"], {})[variant] = run
-    datasets = [dataset_section(name, group, paper, root) for name, group in sorted(by_dataset.items())]
-    if not datasets:
-        datasets = [dataset_section(dataset, {}, paper, root)]
+    for variant, group in runs.items():
+        for run in group:
+            by_dataset.setdefault(run.metrics["dataset"], {}).setdefault(variant, []).append(run)
+    refs_by_dataset: dict[str, dict] = {}
+    for name, metrics in references.items():
+        refs_by_dataset.setdefault(metrics["dataset"], {})[name] = metrics
+    names = sorted(set(by_dataset) | set(refs_by_dataset)) or [dataset]
+    datasets = [dataset_section(name, by_dataset.get(name, {}), refs_by_dataset.get(name, {}), paper, root) for name in names]
     params_text = Path(params_path).read_text() if Path(params_path).is_file() else ""
     git = provenance.git_state(root)
+    every = [run for group in runs.values() for run in group]
+    pretrain_meta = layout.pretrain_dir(models_dir) / layout.TRAIN_META
+    pretrain = read_json(pretrain_meta) if pretrain_meta.is_file() else None
     return {
         "title": "DRANet reproduction report",
         "generated_at": provenance.now_utc(),
@@ -171,15 +217,16 @@ def build_context(
         "reference": reference_table(paper["baselines"]),
         "attention": attention,
         "attention_note": attention_note,
+        "pretrain_epochs": (pretrain or {}).get("epochs"),
         "provenance": {
             "git": git,
             "dvc_stages": provenance.dvc_lock_stages(root / "dvc.lock"),
             "params_path": str(params_path),
             "params_text": params_text,
+            "stage_runs": provenance.stage_runs(every, references, params_path, pretrain),
             "libraries": provenance.library_versions(),
             "hardware": provenance.hardware(),
             "seed": seed,
-            "metrics_times": {v: provenance.file_time_utc(r.metrics_path) for v, r in runs.items()},
         },
         "reproduce": reproduce_commands(git.get("commit"), params_path),
     }

@@ -1,7 +1,7 @@
-"""Run the whole pipeline (dvc.yaml: prepare -> train x4 -> evaluate x4 -> report) on the active
-experiment, params.yaml (by default the embedded synthetic data set), with `dvc repro`, then
-print the path of the HTML report. Stages whose inputs did not change are not run again; an
-interrupted run resumes where it stopped."""
+"""Run the whole pipeline (dvc.yaml: prepare -> reference, pretrain -> train and evaluate per
+variant and seed -> report) on the active experiment, params.yaml (by default the embedded
+synthetic data set), with `dvc repro`, then print the path of the HTML report. Stages whose
+inputs did not change are not run again; an interrupted run resumes where it stopped."""
 
 from __future__ import annotations
 

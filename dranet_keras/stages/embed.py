@@ -5,7 +5,7 @@ model's input size and embedded in batches; the L2-normalised embeddings are wri
 float32 (N, D) .npy file, and the file list (paths relative to --images, one per line, row
 order) beside it with the suffix .txt.
 
-Example: dranet embed --model models/dra/model.keras --images my_crops/ --out feats.npy
+Example: dranet embed --model models/dra/seed0/model.keras --images my_crops/ --out feats.npy
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dranet_keras.config import DataConfig
 from dranet_keras.io import check_writable
 
 USES_CONFIG = False
+USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

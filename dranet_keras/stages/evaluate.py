@@ -1,22 +1,26 @@
 """Evaluate a trained model on the query/gallery split: CMC, mAP, mINP with and without
-k-reciprocal re-ranking. Writes results/<variant>/metrics.json, cmc.csv and rankings.json."""
+k-reciprocal re-ranking. Writes results/<variant>/seed<seed>/metrics.json (with the effective
+configuration), cmc.csv and rankings.json."""
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from dranet_keras import layout
-from dranet_keras.config import load_config
+from dranet_keras.config import config_to_dict, load_config
 from dranet_keras.errors import UserError
 from dranet_keras.evaluation.results import check_rerank_fits, evaluate_embeddings, write_results
+
+USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", help="model variant to evaluate (default: model.variant)")
-    parser.add_argument("--model", help="model file (default: models/<variant>/model.keras)")
+    parser.add_argument("--model", help="model file (default: models/<variant>/seed<seed>/model.keras)")
     parser.add_argument("--manifest", help="split manifest (default: <data.prepared_dir>/<data.name>/manifest.csv)")
-    parser.add_argument("--output-dir", help="where the results go (default: results/<variant>)")
+    parser.add_argument("--output-dir", help="where the results go (default: results/<variant>/seed<seed>)")
     parser.add_argument("--cache-dir", default=".cache/features", help="feature cache (default: .cache/features)")
 
 
@@ -39,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.params, args.overrides)
     variant = args.variant or config.model.variant
-    model_path = Path(args.model or layout.model_path(variant))
+    model_path = Path(args.model or layout.model_path(variant, config.seed))
     manifest = Path(args.manifest or layout.manifest_path(config.data.name, config.data.prepared_dir))
-    output_dir = Path(args.output_dir or layout.results_dir(variant))
+    output_dir = Path(args.output_dir or layout.results_dir(variant, config.seed))
     if not model_path.is_file():
         raise UserError(f"model file {model_path} does not exist; train it first (dranet train --variant {variant})")
     split = read_manifest(manifest)
@@ -50,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         # Before the model loads: 2 * reduce_dim bounds the embedding size of every variant.
         check_rerank_fits(len(split.query), len(split.gallery), 2 * config.model.reduce_dim,
                           evaluation.rerank_k1, evaluation.memory_gb, evaluation.rerank_max_hours)
+    start = time.perf_counter()
     model = load_dranet(model_path)
     features = [_embed(model, model_path, records, name, config, args.cache_dir)
                 for name, records in (("query", split.query), ("gallery", split.gallery))]
@@ -68,7 +73,15 @@ def run(args: argparse.Namespace) -> int:
         visual_queries=evaluation.visual_queries,
         seed=config.seed,
     )
-    metrics = {"dataset": config.data.name, "synthetic": config.data.name == "synthetic", "variant": variant, **metrics}
+    metrics = {
+        "dataset": config.data.name,
+        "synthetic": config.data.name == "synthetic",
+        "variant": variant,
+        "seed": config.seed,
+        **metrics,
+        "wall_time_s": round(time.perf_counter() - start, 1),
+        "config": config_to_dict(config),  # the effective configuration, --set overrides included
+    }
     write_results(output_dir, metrics, cmc, rankings)
     reranked = f"; re-ranked mAP {metrics['rerank']['mAP']:.4f}" if metrics["rerank"] else ""
     print(f"dranet evaluate: {variant} ({model.dtype_policy.name}): mAP {metrics['mAP']:.4f}, rank-1 {metrics['rank1']:.4f}{reranked} -> {output_dir}")

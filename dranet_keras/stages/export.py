@@ -5,7 +5,7 @@ The SavedModel's `serving_default` signature takes uint8 RGB images `images`
 L2-normalised descriptors (batch, 2048; 1024 for the baseline and cic variants). It needs only
 TensorFlow to run. With --tflite the same function is also written as a TFLite flatbuffer.
 
-Example: dranet export --model models/dra/model.keras --out exports/dra --tflite exports/dra.tflite
+Example: dranet export --model models/dra/seed0/model.keras --out exports/dra --tflite exports/dra.tflite
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 
 USES_CONFIG = False
+USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="M", help="trained model (.keras), e.g. models/dra/model.keras")
+    parser.add_argument("--model", required=True, metavar="M", help="trained model (.keras), e.g. models/dra/seed0/model.keras")
     parser.add_argument("--out", required=True, metavar="DIR", help="SavedModel directory to write (replaced if it exists)")
     parser.add_argument("--tflite", metavar="FILE", help="also write a TFLite flatbuffer here")
 

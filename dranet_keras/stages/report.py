@@ -16,6 +16,8 @@ from dranet_keras.report.context import collect_context
 from dranet_keras.report.notebook import build_notebook, execute_notebook
 from dranet_keras.report.render import render_html
 
+USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-dir", default=layout.RESULTS_ROOT, help="evaluation outputs (default: %(default)s)")
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         "paper_results": args.paper_results,
         "params_path": args.params,
         "dataset": config.data.name,
-        "seed": config.seed,
+        "seed": config.seeds[0],
         "manifest": str(layout.manifest_path(config.data.name, config.data.prepared_dir)),
         "attention_samples": args.attention_samples,
     }

@@ -1,7 +1,7 @@
 """Train one model variant on the prepared data set's training split. Writes
-models/<variant>/model.keras (last epoch), best.keras (lowest training loss),
-training_log.csv and train_meta.json. Re-running after an interruption resumes from the last
-finished epoch (models/<variant>/backup/)."""
+models/<variant>/seed<seed>/model.keras (last epoch), best.keras (lowest training loss),
+training_log.csv and train_meta.json (with the effective configuration). Re-running after an
+interruption resumes from the last finished epoch (models/<variant>/seed<seed>/backup/)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from collections import Counter
 from pathlib import Path
 
 from dranet_keras import layout
-from dranet_keras.config import Config, load_config
+from dranet_keras.config import Config, config_to_dict, load_config
 from dranet_keras.data.records import Split
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_json
 from dranet_keras.run_lock import run_lock
 from dranet_keras.choices import VARIANTS
+
+USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
 
 
 class TrainingDivergedError(UserError):
@@ -29,7 +31,7 @@ class TrainingDivergedError(UserError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", choices=VARIANTS, help="model variant to train (default: model.variant)")
-    parser.add_argument("--models-dir", default=layout.MODELS_ROOT, help="where models/<variant>/ goes (default: models)")
+    parser.add_argument("--models-dir", default=layout.MODELS_ROOT, help=f"where <variant>/seed<seed>/ goes (default: {layout.MODELS_ROOT})")
     parser.add_argument("--manifest", help="split manifest (default: <data.prepared_dir>/<data.name>/manifest.csv)")
 
 
@@ -77,6 +79,9 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
 
 
 def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict:
+    import keras
+    import tensorflow as tf
+
     from dranet_keras.data.pipeline import train_dataset
     from dranet_keras.models import build_dranet
     from dranet_keras.precision import policy_name, resolve_policy
@@ -150,6 +155,8 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
         "mixed_precision": policy_name(policy),
         "parameters": model.count_params(),
         "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "config": config_to_dict(config),  # the effective configuration, --set overrides included
     }
     atomic_write_json(output_dir / layout.TRAIN_META, meta)
     print(f"dranet train: {variant}: loss {meta['final_loss']:.3f} after {train.epochs} epochs ({meta['wall_time_s']} s) -> {output_dir}")
@@ -160,5 +167,5 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.params, args.overrides)
     variant = args.variant or config.model.variant
     manifest = Path(args.manifest or layout.manifest_path(config.data.name, config.data.prepared_dir))
-    train(config, variant, manifest, layout.model_dir(variant, root=args.models_dir))
+    train(config, variant, manifest, layout.model_dir(variant, config.seed, args.models_dir))
     return 0

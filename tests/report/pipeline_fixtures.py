@@ -1,5 +1,6 @@
-"""Fixture pipeline outputs that follow docs/formats.md: results/<variant>/{metrics.json, cmc.csv,
-rankings.json}, models/<variant>/{training_log.csv, train_meta.json}, small PNG images."""
+"""Fixture pipeline outputs as the stages write them: results/<variant>/seed<k>/{metrics.json,
+cmc.csv, rankings.json}, models/<variant>/seed<k>/{training_log.csv, train_meta.json},
+results/<reference>/metrics.json, small PNG images."""
 
 from __future__ import annotations
 
@@ -34,8 +35,21 @@ def person_image(pid: int, seed: int, size=(64, 128)) -> Image.Image:
     return Image.fromarray(image)
 
 
-def write_outputs(root: Path, variants=("baseline", "cic", "sic", "dra"), dataset="synthetic", synthetic=True, images=True) -> Path:
-    """Write fixture pipeline outputs for `variants` under `root`; returns root."""
+# The references' metrics (fractions): a colour histogram and chance.
+REFERENCE_METRICS = {
+    "colour_histogram": {"mAP": 0.31, "mINP": 0.08, "rank1": 0.43, "rank5": 0.6, "rank10": 0.7, "rank20": 0.8,
+                         "rerank": {"mAP": 0.35, "mINP": 0.1, "rank1": 0.45, "rank5": 0.6, "rank10": 0.7, "rank20": 0.8}},
+    "chance": {"mAP": 0.032, "mINP": 0.01, "rank1": 0.02, "rank5": 0.1, "rank10": 0.19, "rank20": 0.33, "rerank": None},
+}
+# Added to the metrics of seed k (k = 0, 1, ...): seed k of a variant scores METRICS + SEED_SHIFT[k].
+SEED_SHIFT = (0.0, 0.02, -0.01)
+CONFIG = {"seed": 0, "model": {"height": 64, "width": 32}, "train": {"epochs": 5}}
+
+
+def write_outputs(root: Path, variants=("baseline", "cic", "sic", "dra"), dataset="synthetic", synthetic=True, images=True,
+                  seeds=(0,), references=True, config=None) -> Path:
+    """Write fixture pipeline outputs for `variants` x `seeds` under `root`; returns root.
+    `config`: the effective configuration (a full config_to_dict) the stage runs record."""
     root = Path(root)
     paths = []
     if images:
@@ -45,12 +59,15 @@ def write_outputs(root: Path, variants=("baseline", "cic", "sic", "dra"), datase
             path = image_dir / f"{index // 3:04d}_c{index % 3}_{index:03d}.png"
             person_image(index // 3, index).save(path)
             paths.append(path.relative_to(root).as_posix())
-    for variant in variants:
-        run_dir, model_dir = root / "results" / variant, root / "models" / variant
+    recorded = {} if config is None else {"config": config}
+    for variant, seed in ((v, s) for v in variants for s in seeds):
+        run_dir, model_dir = root / "results" / variant / f"seed{seed}", root / "models" / variant / f"seed{seed}"
         run_dir.mkdir(parents=True)
         model_dir.mkdir(parents=True)
-        metrics = {"dataset": dataset, "synthetic": synthetic, "variant": variant, "protocol": "market",
-                   "num_query": 24, "num_gallery": 72, "skipped_queries": 0, **METRICS[variant]}
+        shifted = {key: value + SEED_SHIFT[seed] if key != "rerank" else value for key, value in METRICS[variant].items()}
+        metrics = {"dataset": dataset, "synthetic": synthetic, "variant": variant, "seed": seed, "protocol": "market",
+                   "num_query": 24, "num_gallery": 72, "skipped_queries": 0, **shifted, "wall_time_s": 3.0,
+                   **({"config": {**config, "seed": seed}} if config else {})}
         (run_dir / "metrics.json").write_text(json.dumps(metrics))
         ranks = np.arange(1, 21)
         cmc = np.minimum(1.0, METRICS[variant]["rank1"] + 0.015 * (ranks - 1))
@@ -73,7 +90,13 @@ def write_outputs(root: Path, variants=("baseline", "cic", "sic", "dra"), datase
             f"{e},{3.0 / e + shift:.3f},{2.0 / e:.3f},{0.18 * e - shift / 2:.2f},0.00035\n" for e in epochs)
         (model_dir / "training_log.csv").write_text(log)
         (model_dir / "train_meta.json").write_text(json.dumps(
-            {"variant": variant, "dataset": dataset, "epochs": 5, "wall_time_s": 12.5, "num_ids": 8, "seed": 0}))
+            {"variant": variant, "dataset": dataset, "epochs": 5, "wall_time_s": 12.5, "num_ids": 8, "seed": seed,
+             "versions": {"tensorflow": "2.21.0", "keras": "3.12.0"}, **({"config": {**config, "seed": seed}} if config else {})}))
+    if references:
+        for name, values in REFERENCE_METRICS.items():
+            (root / "results" / name).mkdir(parents=True)
+            (root / "results" / name / "metrics.json").write_text(json.dumps(
+                {"dataset": dataset, "synthetic": synthetic, "variant": name, "protocol": "market", **values, **recorded}))
     (root / "params.yaml").write_text(f"seed: 0\ndata:\n  name: {json.dumps(dataset)}\n")
     return root
 

@@ -28,7 +28,7 @@ def test_ablation_values_equal_metrics_json(pipeline_outputs):
     _, html = render(root)
     cells = table_cells(html)
     for variant in METRICS:
-        stored = json.loads((root / "results" / variant / "metrics.json").read_text())
+        stored = json.loads((root / "results" / variant / "seed0" / "metrics.json").read_text())
         for key in ("mAP", "rank1", "rank5", "rank10", "mINP"):
             cell = find_cell(cells, "ablation", dataset="synthetic", variant=variant, metric=key)
             assert float(cell["attrs"]["data-value"]) == stored[key]
@@ -98,12 +98,12 @@ def test_synthetic_is_marked_before_any_run(tmp_path):
 
 def test_nothing_run_yet_still_renders(tmp_path):
     (tmp_path / "params.yaml").write_text("seed: 0\n")
-    context, html = render(tmp_path, dataset="market1501", attention_note="models/dra/model.keras not found")
+    context, html = render(tmp_path, dataset="market1501", attention_note="models/dra/seed0/model.keras not found")
     assert [d["name"] for d in context["datasets"]] == ["market1501"]
     cells = table_cells(html)
     assert find_cell(cells, "headline", metric="mAP", rerank="false", variant="dra")["text"] == "not run"
     assert html.count("not run") >= 4 * 7 + 4  # ablation cells, curves, retrieval, attention
-    assert "models/dra/model.keras not found" in html
+    assert "models/dra/seed0/model.keras not found" in html
 
 
 def test_page_is_self_contained(pipeline_outputs):
@@ -118,7 +118,7 @@ def test_page_is_self_contained(pipeline_outputs):
 
 def test_ranking_tiles_coloured_by_match(pipeline_outputs):
     root = pipeline_outputs()
-    rankings = json.loads((root / "results" / "dra" / "rankings.json").read_text())
+    rankings = json.loads((root / "results" / "dra" / "seed0" / "rankings.json").read_text())
     _, html = render(root)
     shown = rankings["queries"]
     matches = sum(item["match"] for q in shown for item in q["top"])
@@ -128,7 +128,7 @@ def test_ranking_tiles_coloured_by_match(pipeline_outputs):
 
 def test_malformed_metrics_name_the_file(pipeline_outputs):
     root = pipeline_outputs(variants=("dra",))
-    path = root / "results" / "dra" / "metrics.json"
+    path = root / "results" / "dra" / "seed0" / "metrics.json"
     metrics = json.loads(path.read_text())
     metrics["mAP"] = 55.0  # a percent where a fraction is expected
     path.write_text(json.dumps(metrics))

@@ -62,7 +62,7 @@ def test_second_trainer_into_the_same_folder_is_refused_in_one_line(tmp_path, ca
 
     from tests.test_run_lock import HOLD
 
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "dra")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "dra" / "seed0")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "held\n"
         args = ["train", "--params", str(_params(tmp_path)), "--manifest", str(_manifest(tmp_path)), "--models-dir", str(tmp_path)]
