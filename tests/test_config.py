@@ -156,3 +156,5 @@ def test_seeds_and_variants_are_validated():
             config_from_dict({"seeds": bad})
     with pytest.raises(ConfigError, match="variants"):
         config_from_dict({"variants": ["dra", "resnet"]})
+    with pytest.raises(ConfigError, match=r"pretrain.seed: 2 is also in seeds \[0, 2\]"):
+        config_from_dict({"seeds": [0, 2], "pretrain": {"seed": 2}})

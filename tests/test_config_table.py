@@ -91,6 +91,7 @@ BAD = {
     "eval.rerank_max_hours": ["0"],
     "pretrain.epochs": ["-1"],
     "pretrain.lr_milestones": ["[-3]", "9"],
+    "pretrain.seed": ["-1", "0"],  # 0: one of the default seeds
 }
 # How the message names a key, where that differs from its path.
 NAMED = {"variants": "variants"}

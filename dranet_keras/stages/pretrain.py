@@ -24,9 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def pretrain_config(config: Config) -> Config:
-    """`config` with the pretrain section's epochs and LR milestones in its train section."""
+    """`config` with the pretrain section's epochs, LR milestones and seed in its train section
+    and top-level seed."""
     train = dataclasses.replace(config.train, epochs=config.pretrain.epochs, lr_milestones=config.pretrain.lr_milestones)
-    return dataclasses.replace(config, train=train)
+    return dataclasses.replace(config, train=train, seed=config.pretrain.seed)
 
 
 def save_backbone(model, path: Path) -> None:

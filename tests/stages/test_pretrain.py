@@ -32,11 +32,11 @@ def test_zero_epochs_saves_the_seeded_initial_backbone(tmp_path, monkeypatch):
         person_image(index % 2 + 1, index, size=(32, 64)).save(path)
         train.append(Record(str(path), index % 2 + 1, 1))
     write_manifest(Split(train, [], []), tmp_path / "manifest.csv")
-    (tmp_path / "params.yaml").write_text("seed: 3\nmodel: {height: 64, width: 32}\n")
+    (tmp_path / "params.yaml").write_text("seed: 0\npretrain: {seed: 3}\nmodel: {height: 64, width: 32}\n")
     assert main(["pretrain", "--manifest", "manifest.csv", "--models-dir", "m"]) == 0
     backbone = tmp_path / "m" / "pretrain" / "backbone.weights.h5"
     meta = json.loads((tmp_path / "m" / "pretrain" / "train_meta.json").read_text())
-    assert meta["epochs"] == 0 and meta["config"]["seed"] == 3
+    assert meta["epochs"] == 0 and meta["config"]["seed"] == 3  # pretrain.seed, not seed
     assert not list((tmp_path / "m" / "pretrain").glob(".*"))  # no temporary file left
     loaded = resnet50((64, 32, 3), weights=str(backbone))
     keras.utils.set_random_seed(3)
