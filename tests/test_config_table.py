@@ -105,6 +105,7 @@ BAD = {
     "train.mixed_precision": ["float16", "automatic"],
     "train.strategy": ["horovod"],
     "train.deterministic": ["1"],
+    "train.run_eagerly": ["'yes'"],
     "eval.metric": ["manhattan"],
     "eval.flip_test": ["null"],
     "eval.batch_size": ["0"],

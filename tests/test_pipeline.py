@@ -108,6 +108,7 @@ TINY = {
     "data.synthetic_distractors": 2,
     "train.epochs": 1,
     "train.batch_size": 8,
+    "train.run_eagerly": True,  # tracing ResNet50 would cost more than the 3 steps and the evaluation
     "eval.visual_queries": 2,
 }
 
