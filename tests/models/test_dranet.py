@@ -234,7 +234,8 @@ def test_keras_file_round_trip_in_safe_mode_gives_identical_embeddings(tmp_path)
 
 @pytest.mark.slow
 def test_fit_runs_and_memorises_a_fixed_batch():
-    """compile(optimizer) + fit works with the model's own loss, and the loss falls on a batch it can memorise."""
+    """compile(optimizer) + fit works with the model's own loss, and the loss falls on a batch it can memorise.
+    Traced, as `dranet train` runs by default: the subprocess training tests run eagerly."""
     keras.utils.set_random_seed(0)
     images, labels = random_batch(8)
     model = build_dranet(NUM_IDS, "dra", input_shape=SHAPE, label_smoothing=0.0, triplet_weight=1.0)
