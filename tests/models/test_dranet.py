@@ -166,6 +166,7 @@ def test_gradient_cuts_in_the_model():
         assert any(np.any(g.numpy() != 0) for g in _head_gradients(model, a, labels, "d", se))
 
 
+@pytest.mark.slow  # trains (10-25 s)
 def test_cic_learns_which_channels_carry_the_identity():
     """A toy A (backbone bypassed): channels 0-7 carry the identity (each orders the 4 ids
     differently, plus noise), channels 8-31 are noise with the same distribution for every id.
