@@ -114,6 +114,7 @@ class TrainConfig:
     mixed_precision: Literal[POLICIES] = "auto"
     strategy: Literal["default", "mirrored", "multi_worker", "tpu"] = "default"
     deterministic: bool = False
+    run_eagerly: bool = False  # Keras' compile option: no graph tracing (debugging, tiny test runs)
 
 
 @dataclass(frozen=True)

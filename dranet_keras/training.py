@@ -382,6 +382,7 @@ def fit_dranet(
     seed: int | None = None,
     deterministic: bool = False,
     jit_compile: bool = False,
+    run_eagerly: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose="auto",
 ) -> tuple[DRANet, keras.callbacks.History]:
@@ -405,6 +406,8 @@ def fit_dranet(
     `deterministic=True` seeds everything with `seed` (0 if None) and enables TensorFlow op
     determinism (process-wide): two runs give identical losses and weights.
     `jit_compile=False` by default: XLA compilation of ResNet50 costs minutes on a CPU.
+    `run_eagerly=True` skips graph tracing (30-70 s for ResNet50 on a CPU) at the cost of slower
+    steps: for debugging and for runs of a few steps on tiny images.
     """
     if deterministic or seed is not None:
         keras.utils.set_random_seed(0 if seed is None else seed)
@@ -440,7 +443,7 @@ def fit_dranet(
                 milestones=lr_milestones,
                 gamma=lr_gamma,
             )
-            model.compile(optimizer=make_optimizer(optimizer, rate, weight_decay, momentum), jit_compile=jit_compile)
+            model.compile(optimizer=make_optimizer(optimizer, rate, weight_decay, momentum), jit_compile=jit_compile, run_eagerly=run_eagerly)
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
 

@@ -59,6 +59,7 @@ CASES = {
             for key in (
                 "steps_per_epoch", "optimizer", "learning_rate", "weight_decay", "momentum", "warmup_epochs",
                 "warmup_factor", "schedule", "lr_milestones", "lr_gamma", "mixed_precision", "strategy", "deterministic",
+                "run_eagerly",
             )
         },
         {

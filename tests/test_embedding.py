@@ -87,6 +87,7 @@ def test_folder_errors_name_the_path(tmp_path):
         list_images(tmp_path / "empty")
 
 
+@pytest.mark.slow  # saves and reloads a ResNet50 and traces its inference (10-20 s)
 def test_dranet_embed_end_to_end_and_its_user_errors(folder, model, tmp_path, capsys):
     root, _ = folder
     model_path = tmp_path / "model.keras"

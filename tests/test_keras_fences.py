@@ -50,6 +50,7 @@ def test_an_unchecked_keras_is_refused_in_one_line(monkeypatch):
         multi_worker_fix.check_keras()
 
 
+@pytest.mark.slow  # a second TensorFlow process
 def test_training_does_not_import_the_fix_unless_asked():
     code = "import sys, dranet_keras.training as t; t.make_strategy('default'); print('dranet_keras.multi_worker_fix' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -111,6 +111,7 @@ TINY = {
     "pretrain.epochs": 1,
     "pretrain.lr_milestones": [],
     "train.batch_size": 8,
+    "train.run_eagerly": True,  # tracing ResNet50 would cost more than the 3 steps and the evaluation
     "eval.visual_queries": 2,
 }
 

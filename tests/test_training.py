@@ -26,6 +26,9 @@ HERE = Path(__file__).parent
 WORKER = HERE / "tiny_training.py"
 TINY = {"learning_rate": 1e-3, "warmup_epochs": 1, "lr_milestones": [1], "lr_gamma": 0.5}
 STEPS = 4  # tiny_training: 64 images, batch 16
+# Small images, run eagerly: tracing the ResNet50 costs 30-70 s per process, these steps seconds
+FAST = {"image_shape": [48, 16], "run_eagerly": True}
+SHAPE = (*FAST["image_shape"], 3)
 LOG_COLUMNS = ["epoch", "accuracy", "ce_c", "ce_d", "ce_sic", "loss", "lr"]
 
 
@@ -118,7 +121,7 @@ def _assert_model_loads(path: Path, embedding_dim=2048):
 @pytest.mark.timeout(1500)
 def test_sigkill_mid_epoch_then_rerun_finishes_planned_epochs(tmp_path):
     out = tmp_path / "run"
-    options = {**TINY, "epochs": 3, "seed": 1}
+    options = {**TINY, **FAST, "epochs": 3, "seed": 1}
     first = _start(out, {**options, "pause_at": [1, 1]})
     deadline = time.time() + 900
     while not (out / "paused").exists():
@@ -133,7 +136,7 @@ def test_sigkill_mid_epoch_then_rerun_finishes_planned_epochs(tmp_path):
     from tests.tiny_training import tiny_dataset
 
     with pytest.raises(ResumeMismatchError, match="num_ids"):
-        fit_dranet(tiny_dataset(16), lambda: build_dranet(5, input_shape=(64, 32, 3)), epochs=3, output_dir=out, verbose=0)
+        fit_dranet(tiny_dataset(16, shape=SHAPE), lambda: build_dranet(5, input_shape=SHAPE), epochs=3, output_dir=out, verbose=0)
 
     result = _finish(_start(out, options), out)
     assert result["epochs_run"] == 2  # epochs 1 and 2; epoch 0 came from the backup
@@ -149,7 +152,7 @@ def test_sigkill_mid_epoch_then_rerun_finishes_planned_epochs(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_deterministic_runs_are_identical_and_log_is_complete(tmp_path):
-    options = {**TINY, "epochs": 2, "seed": 7, "deterministic": True}
+    options = {**TINY, **FAST, "epochs": 2, "seed": 7, "deterministic": True}
     runs = [_start(tmp_path / name, options) for name in ("a", "b")]
     a, b = (_finish(process, tmp_path / name) for process, name in zip(runs, ("a", "b")))
     assert a["history"] == b["history"]
@@ -176,7 +179,7 @@ def _free_port() -> int:
 @pytest.mark.timeout(1500)
 def test_mirrored_on_two_logical_cpus_learns_like_one_device(tmp_path):
     """Three epochs: with 8 images per replica the per-epoch loss is noisier than on one device."""
-    result = _finish(_start(tmp_path, {**TINY, "epochs": 3, "seed": 3, "strategy": "mirrored", "logical_cpus": 2}), tmp_path)
+    result = _finish(_start(tmp_path, {**TINY, **FAST, "epochs": 3, "seed": 3, "strategy": "mirrored", "logical_cpus": 2}), tmp_path)
     assert result["num_replicas"] == 2 and result["iterations"] == 3 * STEPS
     _assert_learns(result)
     _assert_model_loads(tmp_path / "model.keras")
@@ -185,7 +188,7 @@ def test_mirrored_on_two_logical_cpus_learns_like_one_device(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_multi_worker_on_two_localhost_processes(tmp_path):
-    options = {**TINY, "epochs": 3, "seed": 3, "strategy": "multi_worker"}
+    options = {**TINY, **FAST, "epochs": 3, "seed": 3, "strategy": "multi_worker"}
     workers = [f"localhost:{_free_port()}" for _ in range(2)]
     processes = []
     for index in range(2):
@@ -214,7 +217,7 @@ def test_sigkill_at_every_write_point_then_rerun_logs_each_epoch_once(tmp_path):
     each run resumes what the previous one left: first backup, later backup, backup commit,
     log, final model; then a newest backup that is corrupt on disk."""
     out = tmp_path / "run"
-    options = {**TINY, "epochs": 3, "seed": 1, "batch_size": 2, "steps_per_epoch": 2, "image_shape": [48, 16], "run_eagerly": True}
+    options = {**TINY, "epochs": 3, "seed": 1, "batch_size": 2, "steps_per_epoch": 2, **FAST}
 
     def killed(pattern, occurrence):
         process = _start(out, {**options, "kill_at": [pattern, occurrence]})
@@ -250,7 +253,7 @@ def test_sigkill_at_every_write_point_then_rerun_logs_each_epoch_once(tmp_path):
 @pytest.mark.timeout(1500)
 def test_corrupt_newest_backup_is_ignored_with_a_warning_and_the_previous_one_resumed(tmp_path):
     out = tmp_path / "run"
-    options = {**TINY, "epochs": 2, "seed": 1, "batch_size": 2, "steps_per_epoch": 2, "image_shape": [48, 16], "run_eagerly": True}
+    options = {**TINY, "epochs": 2, "seed": 1, "batch_size": 2, "steps_per_epoch": 2, **FAST}
     process = _start(out, {**options, "kill_at": ["model.keras", 1]})
     assert process.wait(timeout=600) == -signal.SIGKILL
     metadata = json.loads((out / "backup" / "training_metadata.json").read_text())

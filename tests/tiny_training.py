@@ -8,7 +8,7 @@ these test controls:
 ([epoch, batch]: after that batch write OUTPUT_DIR/paused and sleep, to be killed there),
 `kill_at` ([file-name pattern, n]: SIGKILL this process in the n-th (1-based) atomic write
 whose target matches the pattern, after half of the temporary file is written and before
-the rename), `image_shape` ([h, w]) and `run_eagerly` (skip graph tracing).
+the rename) and `image_shape` ([h, w]).
 Writes OUTPUT_DIR/result.json: per-epoch history, epochs run, a checksum of the weights.
 """
 
@@ -72,7 +72,6 @@ def main(output_dir: str, raw: str) -> None:
     shape = (*options.pop("image_shape", SHAPE[:2]), 3)
     if "kill_at" in options:
         install_kill_hook(*options.pop("kill_at"))
-    run_eagerly = options.pop("run_eagerly", False)
     model_arguments = options.pop("model", {})
     options.setdefault("mixed_precision", None)  # float32: the tests compare losses and weights
 
@@ -85,10 +84,6 @@ def main(output_dir: str, raw: str) -> None:
 
     from dranet_keras.models import build_dranet
     from dranet_keras.training import fit_dranet, make_strategy
-
-    if run_eagerly:  # fit_dranet compiles the model; an eager run skips 30-70 s of tracing
-        compile_model = keras.Model.compile
-        keras.Model.compile = lambda self, *a, **k: compile_model(self, *a, **{**k, "run_eagerly": True})
 
     strategy = make_strategy(options.pop("strategy", "default"))
     out = Path(output_dir)

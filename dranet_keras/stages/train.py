@@ -130,6 +130,7 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
         strategy=strategy,
         seed=config.seed,
         deterministic=train.deterministic,
+        run_eagerly=train.run_eagerly,
     )
     losses = history.history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):

@@ -166,6 +166,7 @@ def test_gradient_cuts_in_the_model():
         assert any(np.any(g.numpy() != 0) for g in _head_gradients(model, a, labels, "d", se))
 
 
+@pytest.mark.slow  # trains (10-25 s)
 def test_cic_learns_which_channels_carry_the_identity():
     """A toy A (backbone bypassed): channels 0-7 carry the identity (each orders the 4 ids
     differently, plus noise), channels 8-31 are noise with the same distribution for every id.
@@ -234,7 +235,8 @@ def test_keras_file_round_trip_in_safe_mode_gives_identical_embeddings(tmp_path)
 
 @pytest.mark.slow
 def test_fit_runs_and_memorises_a_fixed_batch():
-    """compile(optimizer) + fit works with the model's own loss, and the loss falls on a batch it can memorise."""
+    """compile(optimizer) + fit works with the model's own loss, and the loss falls on a batch it can memorise.
+    Traced, as `dranet train` runs by default: the subprocess training tests run eagerly."""
     keras.utils.set_random_seed(0)
     images, labels = random_batch(8)
     model = build_dranet(NUM_IDS, "dra", input_shape=SHAPE, label_smoothing=0.0, triplet_weight=1.0)

@@ -97,6 +97,7 @@ def test_rerun_after_a_kill_in_the_final_save_finishes_with_a_final_loss(tmp_pat
     args = [
         "train", "--params", str(_params(tmp_path)), "--manifest", str(manifest), "--models-dir", str(tmp_path / "models"),
         "--variant", "baseline", "--set", "train.epochs=1", "--set", "train.batch_size=2", "--set", "train.steps_per_epoch=1",
+        "--set", "train.run_eagerly=true",  # one step: tracing ResNet50 would cost 30-70 s
     ]
     killer = "import sys\nfrom tests.tiny_training import install_kill_hook\ninstall_kill_hook('model.keras', 1)\nfrom dranet_keras.cli import main\nmain(sys.argv[1:])"
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
