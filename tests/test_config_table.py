@@ -139,7 +139,6 @@ BAD_FILES = {
 }
 # Options that cross sections: `sampler=pk` needs a batch that is a multiple of K.
 PK_CASE = ["train.sampler=pk", "train.batch_size=30", "train.instances_per_id=4"]
-timings: dict = {}
 
 
 def _leaf_keys(values: dict, prefix: str = "") -> set[str]:
@@ -179,7 +178,9 @@ def results(tmp_path_factory) -> dict[str, dict]:
         if todo[0][0] not in done:  # the interpreter died in this case
             done[todo[0][0]] = {"rc": run.returncode, "stderr": run.stderr, "tensorflow": None, "seconds": 0.0}
         todo = [case for case in todo if case[0] not in done]
-    timings.update({name: result["seconds"] for name, result in done.items()})
+    seconds = [result["seconds"] for result in done.values()]
+    print(f"\nconfig table: {len(BAD)} keys, {len(CASES)} bad values + {len(BAD_FILES)} bad files + 1 PK case; "
+          f"{sum(seconds):.1f} s in all, slowest {max(seconds):.2f} s")  # shown with -s; speed is not asserted
     return done
 
 
@@ -206,10 +207,3 @@ def test_every_bad_params_file_is_one_line_exit_2(results, name):
 @pytest.mark.slow
 def test_pk_batch_not_a_multiple_of_k_is_refused(results):
     _assert_one_line(results["pk"], "train.batch_size: 30 is not a multiple of train.instances_per_id (4)")
-
-
-def test_zz_report_timings():
-    """Prints the table's size and run time (with -s); not an assertion on speed."""
-    if timings:
-        print(f"\nconfig table: {len(BAD)} keys, {len(CASES)} bad values + {len(BAD_FILES)} bad files + 1 PK case; "
-              f"{sum(timings.values()):.1f} s in all, slowest {max(timings.values()):.2f} s")
