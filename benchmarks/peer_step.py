@@ -5,7 +5,8 @@ pooling, a linear classifier of `--num-ids` ids, softmax cross-entropy, SGD (mom
 Every measurement is a fresh subprocess (`--warmup` steps after the first one excluded, then
 `--steps` timed steps, median); measurements alternate Keras, torch, Keras, torch ... in fp32
 and bf16, `--repeats` times, so that the load of a shared machine hits both sides alike and the
-ratios stay meaningful even when the absolute img/s do not. bf16 is Keras' `mixed_bfloat16`
+ratios stay comparable even when the absolute img/s do not (the table also gives each side's
+fastest single step, the least disturbed one). bf16 is Keras' `mixed_bfloat16`
 policy and, for torch, channels_last with `torch.autocast("cpu", dtype=torch.bfloat16)`.
 
 Torch is not a dependency of this project: install it in a separate environment and pass its
@@ -165,6 +166,7 @@ def profile(args) -> None:
 
 def compare(args) -> None:
     speeds = defaultdict(list)  # (side, precision) -> img/s of each repeat
+    best = defaultdict(float)  # (side, precision) -> img/s of the fastest step: the least disturbed one
     for repeat in range(args.repeats):
         for precision in args.precisions:
             for side in ("keras", "torch"):
@@ -172,6 +174,7 @@ def compare(args) -> None:
                 out = run_worker(side, precision, args)
                 times = json.loads(out.strip().splitlines()[-1])["times"]
                 speeds[side, precision].append(args.batch / statistics.median(times))
+                best[side, precision] = max(best[side, precision], args.batch / min(times))
                 print(f"repeat {repeat + 1} {side:5s} {precision}: {speeds[side, precision][-1]:6.2f} img/s "
                       f"(process {time.perf_counter() - started:5.0f} s, load {os.getloadavg()[0]:.1f})", flush=True)
     options = [f"keras backend {args.keras_backend}", f"jit_compile={args.jit}",
@@ -180,12 +183,13 @@ def compare(args) -> None:
     print(f"\nResNet50 last stride 1, {HEIGHT}x{WIDTH}, batch {args.batch}, {args.num_ids} ids, SGD; "
           f"median of {args.steps} steps per process, {args.repeats} alternating processes per row; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; " + ", ".join(options))
-    print(f"{'framework':9s} {'precision':9s} {'img/s':>7s} {'min':>7s} {'max':>7s}")
+    print(f"{'framework':9s} {'precision':9s} {'img/s':>7s} {'min':>7s} {'max':>7s} {'best step':>10s}")
     for (side, precision), values in speeds.items():
-        print(f"{side:9s} {precision:9s} {statistics.median(values):7.2f} {min(values):7.2f} {max(values):7.2f}")
+        print(f"{side:9s} {precision:9s} {statistics.median(values):7.2f} {min(values):7.2f} {max(values):7.2f} "
+              f"{best[side, precision]:10.2f}")
     for precision in args.precisions:
         ratio = statistics.median(speeds["keras", precision]) / statistics.median(speeds["torch", precision])
-        print(f"keras/torch {precision}: {ratio:.2f}x")
+        print(f"keras/torch {precision}: {ratio:.2f}x (best steps {best['keras', precision] / best['torch', precision]:.2f}x)")
 
 
 def main() -> None:
