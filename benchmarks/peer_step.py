@@ -214,9 +214,9 @@ def main() -> None:
         worker(args)
         return
     if args.torch_python is None or not Path(args.torch_python).is_file():
-        sys.exit(f"--torch-python: expected the path of a Python with torch and torchvision, got {args.torch_python}")
+        parser.error(f"--torch-python: expected the path of a Python with torch and torchvision, got {args.torch_python}")
     if any(p not in PRECISIONS for p in args.precisions):
-        sys.exit(f"--precisions: expected a comma list of {', '.join(PRECISIONS)}, got {','.join(args.precisions)}")
+        parser.error(f"--precisions: expected a comma list of {', '.join(PRECISIONS)}, got {','.join(args.precisions)}")
     (profile if args.onednn_verbose else compare)(args)
 
 
