@@ -4,10 +4,11 @@ The step on both sides: ResNet50 with last stride 1 on 256x128 input, batch 32, 
 pooling, a linear classifier of `--num-ids` ids, softmax cross-entropy, SGD (momentum 0.9).
 Every measurement is a fresh subprocess (`--warmup` steps after the first one excluded, then
 `--steps` timed steps, median); measurements alternate Keras, torch, Keras, torch ... in fp32
-and bf16, `--repeats` times, so that the load of a shared machine hits both sides alike and the
-ratios stay comparable even when the absolute img/s do not (the table also gives each side's
-fastest single step, the least disturbed one). bf16 is Keras' `mixed_bfloat16`
-policy and, for torch, channels_last with `torch.autocast("cpu", dtype=torch.bfloat16)`.
+and bf16, `--repeats` times, so that the load of a shared machine falls on both sides alike. That
+does not make the ratio load-independent (torch's OpenMP threads lose far more under load than
+TensorFlow's thread pool): read it with the load average printed. The table also gives each
+side's fastest single step, the least disturbed one. bf16 is Keras' `mixed_bfloat16` policy and,
+for torch, channels_last with `torch.autocast("cpu", dtype=torch.bfloat16)`.
 
 Torch is not a dependency of this project: install it in a separate environment and pass its
 interpreter (the Keras side runs in the interpreter running this script):
