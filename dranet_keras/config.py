@@ -136,6 +136,20 @@ class EvalConfig:
     memory_gb: float = DEFAULT_MEMORY_GB
     rerank_max_hours: float = 1.0  # the evaluate stage refuses a re-ranking estimated to take longer
 
+    def ranking_arguments(self) -> dict:
+        """`evaluation.results.evaluate_embeddings`'s keyword arguments from this section."""
+        return {
+            "metric": self.metric,
+            "max_rank": self.max_rank,
+            "protocol": self.protocol,
+            "rerank": self.rerank,
+            "k1": self.rerank_k1,
+            "k2": self.rerank_k2,
+            "lambda_value": self.rerank_lambda,
+            "memory_gb": self.memory_gb,
+            "visual_queries": self.visual_queries,
+        }
+
 
 @dataclass(frozen=True)
 class PretrainConfig:

@@ -137,3 +137,9 @@ def test_model_config_maps_one_to_one_onto_the_model_arguments():
     assert set(MODEL.arguments()) == parameters
     assert MODEL.arguments()["input_shape"] == (MODEL.height, MODEL.width, 3)
     assert defaults(build_dranet) == {}  # a pass-through: DRANet's defaults are the only ones
+
+
+def test_eval_config_gives_evaluate_embeddings_its_ranking_arguments():
+    arguments = EVAL.ranking_arguments()
+    assert set(arguments) <= set(defaults(evaluate_embeddings))
+    assert arguments["k1"] == EVAL.rerank_k1 and arguments["lambda_value"] == EVAL.rerank_lambda

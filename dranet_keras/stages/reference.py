@@ -37,15 +37,7 @@ def run(args: argparse.Namespace) -> int:
         *features,
         split.query,
         split.gallery,
-        metric=evaluation.metric,
-        max_rank=evaluation.max_rank,
-        protocol=evaluation.protocol,
-        rerank=evaluation.rerank,
-        k1=evaluation.rerank_k1,
-        k2=evaluation.rerank_k2,
-        lambda_value=evaluation.rerank_lambda,
-        memory_gb=evaluation.memory_gb,
-        visual_queries=evaluation.visual_queries,
+        **evaluation.ranking_arguments(),
         seed=config.seed,
     )
     common = {"dataset": config.data.name, "synthetic": config.data.name == "synthetic"}
