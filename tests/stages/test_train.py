@@ -103,7 +103,7 @@ def test_rerun_after_a_kill_in_the_final_save_finishes_with_a_final_loss(tmp_pat
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     first = subprocess.run([sys.executable, "-c", killer, *args], capture_output=True, text=True, env=env, timeout=600)
     assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
-    out = tmp_path / "models" / "baseline"
+    out = tmp_path / "models" / "baseline" / "seed0"
     assert not (out / "model.keras").exists() and not (out / "train_meta.json").exists()
 
     rerun = subprocess.run([sys.executable, "-m", "dranet_keras.cli", *args], capture_output=True, text=True, env=env, timeout=600)
