@@ -71,7 +71,7 @@ def training_svg(logs: dict) -> str:
             if "accuracy" in log:
                 acc_axes.plot(log["epoch"], 100 * log["accuracy"], label=variant, color=colour)
         loss_axes.set(xlabel="epoch", ylabel="loss", title="training loss")
-        acc_axes.set(xlabel="epoch", ylabel="accuracy (%)", title="training accuracy (branch B)")
+        acc_axes.set(xlabel="epoch", ylabel="accuracy (%)", title="training accuracy (first head: b or sic)")
         for axes in (loss_axes, acc_axes):
             axes.grid(alpha=0.3)
             axes.xaxis.set_major_locator(MaxNLocator(integer=True))
