@@ -13,7 +13,6 @@ import pytest
 
 from dranet_keras.cli import main
 from dranet_keras.models import build_dranet
-from dranet_keras.models.loading import load_dranet
 
 SHAPE = (64, 32, 3)
 

@@ -81,14 +81,6 @@ def now_utc() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def file_time_utc(path: Path) -> str | None:
-    """Modification time of `path` (ISO 8601 UTC), None when absent."""
-    if not Path(path).exists():
-        return None
-    stamp = dt.datetime.fromtimestamp(Path(path).stat().st_mtime, dt.timezone.utc)
-    return stamp.replace(microsecond=0).isoformat()
-
-
 def flatten(values: dict, prefix: str = "") -> dict[str, Any]:
     """{"train": {"epochs": 4}} -> {"train.epochs": 4}."""
     flat = {}

@@ -71,7 +71,6 @@ def test_too_large_rerank_refused_before_the_model_loads(tmp_path, capsys, monke
     from dranet_keras.cli import main
     from dranet_keras.data.manifest import write_manifest
     from dranet_keras.data.records import Split
-    from dranet_keras.stages import evaluate
 
     def load_model(path):
         raise AssertionError("the model must not be loaded")
