@@ -23,15 +23,21 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/dranet demo
 
+# Two pytest-xdist workers: most of the suite's wall time runs on one core (graph tracing,
+# writing .keras files, interpreter start-up of the subprocess tests), so two use both cores.
+# worksteal: the tests' durations range from milliseconds to a minute.
+TEST_WORKERS ?= 2
+PARALLEL := -n $(TEST_WORKERS) --dist worksteal --durations=15
+
 # the JAX-backend test (tests/test_backend_portability.py) must run in CI, not skip
 test: export DRANET_REQUIRE_JAX = 1
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 # the inner loop: everything but @pytest.mark.slow (what trains, runs dvc repro, executes the
 # notebooks or re-runs the layer tests under JAX)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) -m "not slow" $(PYTEST_ARGS)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/model_step.py
