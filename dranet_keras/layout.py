@@ -23,7 +23,6 @@ STATS = "stats.json"
 PREVIEW = "preview.png"
 # models/<variant>/seed<k>/ (and models/pretrain/)
 MODEL = "model.keras"  # the last epoch's model
-BEST = "best.keras"  # the lowest training loss
 TRAINING_LOG = "training_log.csv"
 TRAIN_META = "train_meta.json"
 BACKUP = "backup"  # BackupAndRestore's folder, for resuming an interrupted run
@@ -57,7 +56,7 @@ def run_dir(root: str | Path, variant: str, seed: int) -> Path:
 
 
 def model_dir(variant: str, seed: int, root: str | Path = MODELS_ROOT) -> Path:
-    """What training writes (model, best, log, meta, backup) for one run."""
+    """What training writes (model, log, meta, backup) for one run."""
     return run_dir(root, variant, seed)
 
 

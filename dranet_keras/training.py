@@ -1,7 +1,7 @@
 """Compile and fit a DRANet: optimiser, warmup + step/cosine LR, callbacks, resume, distribution.
 
 `fit_dranet` is the one entry point (the DVC train stage and notebooks call it). The pieces it is
-made of (`WarmupDecay`, `make_optimizer`, `make_strategy`, `AtomicCheckpoint`, ...) are public so
+made of (`WarmupDecay`, `make_optimizer`, `make_strategy`, `FinalSave`, ...) are public so
 a notebook can assemble its own `model.fit`.
 
 What Keras already does well is used as is: `keras.optimizers.AdamW`/`SGD`, `TerminateOnNaN`,
@@ -45,7 +45,6 @@ BACKUP_DIRNAME = layout.BACKUP
 LOG_FILENAME = layout.TRAINING_LOG
 BACKUP_METADATA = "training_metadata.json"  # the commit record of `CrashSafeBackup`
 LAST_FILENAME = layout.MODEL
-BEST_FILENAME = layout.BEST
 
 
 class ResumeMismatchError(UserError):
@@ -185,29 +184,20 @@ def save_model_atomically(model: keras.Model, path: str | Path) -> None:
         model.save(tmp, overwrite=True)
 
 
-class AtomicCheckpoint(keras.callbacks.Callback):
-    """Save `best_path` after each epoch in which `monitor` went down, and `last_path` when
-    training ends (resuming mid-run is `BackupAndRestore`'s job; a ResNet50 with AdamW state is
-    ~300 MB, so one save fewer per epoch matters on a CPU).
+class FinalSave(keras.callbacks.Callback):
+    """Save the model to `path`, atomically, when training ends.
 
-    Both writes are atomic, so an interruption leaves the previous complete file.
+    Only the final model: resuming mid-run is `CrashSafeBackup`'s job, re-id evaluates the
+    final model, and a ResNet50 with AdamW state is ~430 MB, so a "best training loss" copy
+    per epoch would double the checkpoint writes for a file nothing reads.
     """
 
-    def __init__(self, last_path, best_path=None, monitor: str = "loss", best: float = math.inf):
+    def __init__(self, path):
         super().__init__()
-        self.last_path = Path(last_path)
-        self.best_path = Path(best_path) if best_path is not None else None
-        self.monitor = monitor
-        self.best = best
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if self.best_path is not None and value is not None and value < self.best:
-            self.best = float(value)
-            save_model_atomically(self.model, self.best_path)
+        self.path = Path(path)
 
     def on_train_end(self, logs=None):
-        save_model_atomically(self.model, self.last_path)
+        save_model_atomically(self.model, self.path)
 
 
 class CSVLog(keras.callbacks.Callback):
@@ -320,7 +310,7 @@ def restore_backup(model: keras.Model, backup_dir: Path) -> int | None:
 
 def _remove_temp_files(output_dir: Path, backup_dir: Path) -> None:
     """What a killed run's atomic writes left behind (only safe under the folder's lock)."""
-    for name in (LOG_FILENAME, LAST_FILENAME, BEST_FILENAME, "train_meta.json"):
+    for name in (LOG_FILENAME, LAST_FILENAME, "train_meta.json"):
         remove_temp_files(output_dir / name)
     if backup_dir.is_dir():
         for path in backup_dir.glob(".*"):
@@ -328,10 +318,10 @@ def _remove_temp_files(output_dir: Path, backup_dir: Path) -> None:
         _remove_unreferenced(backup_dir)
 
 
-def _truncate_log(log_path: Path, keep_before_epoch: int) -> float:
-    """Drop log rows of epochs that the resumed run repeats; return the best `loss` kept."""
+def _truncate_log(log_path: Path, keep_before_epoch: int) -> None:
+    """Drop log rows of epochs that the resumed run repeats."""
     if not log_path.is_file():
-        return math.inf
+        return
     rows = list(csv.DictReader(log_path.read_text().splitlines()))
     kept = [row for row in rows if int(row["epoch"]) < keep_before_epoch]
     if rows:
@@ -340,8 +330,6 @@ def _truncate_log(log_path: Path, keep_before_epoch: int) -> float:
         writer.writeheader()
         writer.writerows(kept)
         atomic_write_text(log_path, out.getvalue())
-    losses = [float(row["loss"]) for row in kept if row.get("loss")]
-    return min(losses, default=math.inf)
 
 
 def _check_resume_signature(backup_dir: Path, signature: dict, resuming: bool) -> None:
@@ -394,9 +382,8 @@ def fit_dranet(
     the loss is the model's own); it is called here, inside the strategy's scope and under
     `mixed_precision`.
 
-    With `output_dir`, writes `training_log.csv` (epoch, loss, the CE of each loss, accuracy, lr) and
-    `best.keras` (lowest training loss) after each epoch and `model.keras` (the final model) at
-    the end, atomically, and keeps a
+    With `output_dir`, writes `training_log.csv` (epoch, loss, the CE of each loss, accuracy, lr)
+    after each epoch and `model.keras` (the final model) at the end, atomically, and keeps a
     `backup/` of model + optimizer state after every epoch (and every `backup_every_steps`
     steps): calling `fit_dranet` again with the same arguments after an interruption, even a
     SIGKILL at any moment, resumes there and finishes the planned `epochs`; the backup is
@@ -474,14 +461,8 @@ def fit_dranet(
                 if resume_epoch is None:
                     # A fresh run: outputs of an earlier, finished run must not be appended to.
                     (output_dir / LOG_FILENAME).unlink(missing_ok=True)
-                    (output_dir / BEST_FILENAME).unlink(missing_ok=True)
-                best = _truncate_log(output_dir / LOG_FILENAME, resume_epoch or 0)
-                if not (output_dir / BEST_FILENAME).is_file():
-                    best = math.inf
-                all_callbacks += [
-                    CSVLog(output_dir / LOG_FILENAME),
-                    AtomicCheckpoint(output_dir / LAST_FILENAME, output_dir / BEST_FILENAME, "loss", best),
-                ]
+                _truncate_log(output_dir / LOG_FILENAME, resume_epoch or 0)
+                all_callbacks += [CSVLog(output_dir / LOG_FILENAME), FinalSave(output_dir / LAST_FILENAME)]
             # Last, so that a kill between the writes above and the backup only repeats an epoch
             # (whose log row `_truncate_log` then drops) instead of losing one.
             all_callbacks.append(CrashSafeBackup(backup_dir, save_freq=backup_every_steps or "epoch"))

@@ -74,7 +74,7 @@ def test_dvc_yaml_paths_match_the_layout(stages):
         cmd, outs, deps = trained[layout.model_dir(variant, seed)]
         # the seed goes in through --set, so the run's recorded configuration holds it
         assert f"--variant {variant} --set seed={seed} --set model.weights={backbone}" in cmd
-        names = (layout.MODEL, layout.BEST, layout.TRAIN_META, layout.TRAINING_LOG)
+        names = (layout.MODEL, layout.TRAIN_META, layout.TRAINING_LOG)
         assert outs == {str(layout.model_dir(variant, seed) / name) for name in names}
         assert {manifest, backbone} <= deps
         cmd, outs, deps = evaluated[layout.results_dir(variant, seed)]
