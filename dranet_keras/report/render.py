@@ -59,13 +59,15 @@ def claim_text(key: str, claimed_gain) -> str:
 
 
 def gain_cell(base: dict, dra: dict) -> dict:
-    """dra - baseline in points; flagged when it is smaller than the spread across seeds."""
+    """dra - baseline in points; `beyond_spread` only when the spread across seeds is known
+    (`spread_known`) and the difference exceeds it, flagged in the text when it does not."""
     if base["value"] is None or dra["value"] is None:
-        return {"value": None, "text": "—"}
+        return {"value": None, "text": "—", "spread_known": True, "beyond_spread": False}
     gain = 100 * (dra["value"] - base["value"])
     spreads = [100 * cell["std"] for cell in (base, dra) if cell["std"] is not None]
     within = bool(spreads) and abs(gain) < max(spreads)
-    return {"value": gain, "text": f"{gain:+.1f}" + (" (within the seed spread)" if within else "")}
+    text = f"{gain:+.1f}" + (" (within the seed spread)" if within else "")
+    return {"value": gain, "text": text, "spread_known": bool(spreads), "beyond_spread": bool(spreads) and not within}
 
 
 def headline(runs: dict, claimed_gain) -> list[dict]:

@@ -36,13 +36,21 @@ def test_three_seeds_show_mean_and_std_and_flag_gains_within_the_spread(pipeline
                 if c["table"].get("class") == "headline" and c["row"].get("data-rerank") == "false" and c["text"].startswith(("+", "-"))}
     assert headline["mAP"] == "+3.0"
     assert headline["rank1"] == "+1.2 (within the seed spread)"
+    colours = {c["row"].get("data-metric"): c["attrs"].get("class", "") for c in cells
+               if c["table"].get("class") == "headline" and c["row"].get("data-rerank") == "false" and c["text"].startswith(("+", "-"))}
+    assert colours["mAP"] == "gain-pos" and colours["rank1"] == ""  # only a gain beyond the spread is coloured
+    assert "the spread across seeds is unknown" not in html
     assert "a difference between two variants smaller than it is not a gain" in html
 
 
 def test_one_seed_says_the_spread_is_unknown(pipeline_outputs):
     _, html = render(pipeline_outputs())
     assert "One training seed per variant" in html and "seeds=[0,1,2]" in html
-    assert find_cell(table_cells(html), "ablation", variant="dra", metric="mAP")["text"] == "55.0"  # no ±
+    cells = table_cells(html)
+    assert find_cell(cells, "ablation", variant="dra", metric="mAP")["text"] == "55.0"  # no ±
+    gains = [c for c in cells if c["table"].get("class") == "headline" and c["text"].startswith(("+", "-"))]
+    assert gains and not any(c["attrs"].get("class") for c in gains)  # no colour: no evidence of a gain
+    assert "the spread across seeds is unknown, so no difference in this table is evidence of a gain" in html
 
 
 def test_reference_rows_beside_the_variants(pipeline_outputs):
