@@ -72,11 +72,9 @@ def atomic_path(path, *, directory: bool = False, suffix: str | None = None) -> 
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write `data` to `path` atomically (flushed to disk before the rename)."""
+    """Write `data` to `path` atomically (`atomic_path` flushes it to disk before the rename)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def atomic_write_text(path, text: str) -> None:
