@@ -32,10 +32,13 @@ def summary(result) -> dict:
     return summary
 
 
-def _rankings(distances, query_records, gallery_records, query_indices, top_k):
+def record_labels(query_records, gallery_records) -> tuple[np.ndarray, ...]:
+    """(q_pids, g_pids, q_camids, g_camids) of the records, the order the ranking functions take."""
+    return tuple(np.array([getattr(r, key) for r in records]) for key in ("pid", "camid") for records in (query_records, gallery_records))
+
+
+def _rankings(distances, query_records, gallery_records, g_pids, g_camids, query_indices, top_k):
     """Top-k gallery entries of the chosen queries, junk (same pid and camera) left out."""
-    g_pids = np.array([r.pid for r in gallery_records])
-    g_camids = np.array([r.camid for r in gallery_records])
     queries = []
     for q in query_indices:
         query = query_records[q]
@@ -83,9 +86,7 @@ def evaluate_embeddings(
             f"features/records mismatch: {len(query_features)} query features for {len(query_records)} records, "
             f"{len(gallery_features)} gallery features for {len(gallery_records)} records"
         )
-    q_pids, q_camids = (np.array([getattr(r, key) for r in query_records]) for key in ("pid", "camid"))
-    g_pids, g_camids = (np.array([getattr(r, key) for r in gallery_records]) for key in ("pid", "camid"))
-    labels = (q_pids, g_pids, q_camids, g_camids)
+    labels = record_labels(query_records, gallery_records)
     distances = FeatureDistances(query_features, gallery_features, metric)
     result = evaluate_distance_rows(distances, *labels, max_rank, protocol, memory_gb, seed=seed)
     metrics = {
@@ -105,7 +106,8 @@ def evaluate_embeddings(
             reranked_result = evaluate_distance_rows(reranked, *labels, max_rank, protocol, memory_gb, seed=seed)
         metrics["rerank"] = summary(reranked_result)
     chosen = np.sort(np.random.default_rng(seed).permutation(len(query_records))[:visual_queries])
-    return metrics, result.cmc, _rankings(distances, query_records, gallery_records, chosen, top_k)
+    _, g_pids, _, g_camids = labels
+    return metrics, result.cmc, _rankings(distances, query_records, gallery_records, g_pids, g_camids, chosen, top_k)
 
 
 class RandomDistances:

@@ -8,11 +8,10 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 
 from dranet_keras import layout
 from dranet_keras.config import config_to_dict, load_config
-from dranet_keras.evaluation.results import chance_metrics, evaluate_embeddings, write_results
+from dranet_keras.evaluation.results import chance_metrics, evaluate_embeddings, record_labels, write_results
 from dranet_keras.io import atomic_write_json
 
 CHANCE_DRAWS = 5
@@ -44,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
     effective = config_to_dict(config)
     histogram = {**common, "variant": "colour_histogram", **metrics, "wall_time_s": round(time.perf_counter() - start, 1), "config": effective}
     write_results(layout.reference_dir("colour_histogram", results), histogram, cmc, rankings)
-    labels = [np.array([getattr(r, key) for r in records]) for key in ("pid", "camid") for records in (split.query, split.gallery)]
-    chance = chance_metrics(*labels, max_rank=evaluation.max_rank, protocol=evaluation.protocol, draws=CHANCE_DRAWS,
+    chance = chance_metrics(*record_labels(split.query, split.gallery), max_rank=evaluation.max_rank, protocol=evaluation.protocol, draws=CHANCE_DRAWS,
                             memory_gb=evaluation.memory_gb, seed=config.seed)
     chance = {**common, "variant": "chance", "protocol": evaluation.protocol, "draws": CHANCE_DRAWS, **chance, "rerank": None, "config": effective}
     atomic_write_json(layout.reference_dir("chance", results) / layout.METRICS, chance)
