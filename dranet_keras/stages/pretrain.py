@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     output_dir = layout.pretrain_dir(args.models_dir)
     backbone = output_dir / layout.BACKBONE
     if config.pretrain.epochs == 0:
-        num_ids = len({record.pid for record in read_manifest(manifest).train})
+        num_ids = read_manifest(manifest).num_train_ids
         keras.utils.set_random_seed(config.seed)
         save_backbone(build_dranet(num_ids, **{**config.model.arguments(), "variant": "baseline"}), backbone)
         meta = {"variant": "baseline", "dataset": config.data.name, "epochs": 0, "seed": config.seed, "wall_time_s": 0.0, "config": config_to_dict(config)}

@@ -88,7 +88,7 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
 
     strategy = make_strategy(config.train.strategy)  # before any other TensorFlow work
     policy, why = resolve_policy(config.train.mixed_precision)
-    num_ids = len({record.pid for record in split.train})
+    num_ids = split.num_train_ids
     train, size = config.train, (config.model.height, config.model.width)
     data = train_dataset(
         split.train,
