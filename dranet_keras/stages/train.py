@@ -1,6 +1,7 @@
 """Train one model variant on the prepared data set's training split. Writes
 models/<variant>/seed<seed>/model.keras (last epoch), training_log.csv and train_meta.json (with
-the effective configuration). Re-running after an interruption resumes from the last finished epoch (models/<variant>/seed<seed>/backup/)."""
+the effective configuration). Re-running after an interruption resumes from the last finished
+epoch (models/<variant>/seed<seed>/backup/)."""
 
 from __future__ import annotations
 
