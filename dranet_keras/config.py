@@ -18,7 +18,19 @@ from typing import Any, Literal, Mapping, NamedTuple
 import yaml
 
 from dranet_keras import layout
-from dranet_keras.choices import VARIANTS, Descriptor, Erase, ReverseGradient, Variant
+from dranet_keras.choices import (
+    VARIANTS,
+    Descriptor,
+    Erase,
+    Metric,
+    Optimizer,
+    Protocol,
+    ReverseGradient,
+    Sampler,
+    Schedule,
+    Strategy,
+    Variant,
+)
 from dranet_keras.data.archives import MAX_EXTRACT_BYTES, MAX_EXTRACT_RATIO
 from dranet_keras.data.datasets import DATASETS
 from dranet_keras.data.synthetic import SyntheticSpec
@@ -95,16 +107,16 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 64
     steps_per_epoch: int | None = None
-    optimizer: Literal["adamw", "sgd"] = "adamw"
+    optimizer: Optimizer = "adamw"
     learning_rate: float = 3.5e-4
     weight_decay: float = 5e-4
     momentum: float = 0.9
     warmup_epochs: int = 5
     warmup_factor: float = 0.01  # the LR warmup starts at this fraction of learning_rate
-    schedule: Literal["step", "cosine"] = "step"
+    schedule: Schedule = "step"
     lr_milestones: tuple[int, ...] = (15, 25)
     lr_gamma: float = 0.1
-    sampler: Literal["random", "pk"] = "random"
+    sampler: Sampler = "random"
     instances_per_id: int = 4
     flip: bool = True
     pad: int = 10
@@ -112,7 +124,7 @@ class TrainConfig:
     # auto: mixed_bfloat16 on CPUs with AMX/AVX512-BF16, mixed_float16 on GPUs of compute
     # capability >= 7.0, else float32 (dranet_keras/precision.py); None: float32.
     mixed_precision: Literal[POLICIES] = "auto"
-    strategy: Literal["default", "mirrored", "multi_worker", "tpu"] = "default"
+    strategy: Strategy = "default"
     deterministic: bool = False
     run_eagerly: bool = False  # Keras' compile option: no graph tracing (debugging, tiny test runs)
 
@@ -121,11 +133,11 @@ class TrainConfig:
 class EvalConfig:
     """Retrieval evaluation."""
 
-    metric: Literal["cosine", "euclidean"] = "cosine"
+    metric: Metric = "cosine"
     flip_test: bool = True
     batch_size: int = 128
     max_rank: int = 50
-    protocol: Literal["market", "cuhk03"] = "market"
+    protocol: Protocol = "market"
     rerank: bool = True
     rerank_k1: int = 20
     rerank_k2: int = 6

@@ -30,6 +30,7 @@ import tensorflow as tf
 from keras import ops
 
 from dranet_keras import layout
+from dranet_keras.choices import OPTIMIZERS, SCHEDULES, STRATEGIES
 from dranet_keras.errors import UserError
 from dranet_keras.precision import resolve_policy
 from dranet_keras.io import atomic_path, atomic_write_json, atomic_write_text, remove_temp_files
@@ -38,13 +39,7 @@ from dranet_keras.run_lock import run_lock
 if TYPE_CHECKING:
     from dranet_keras.models import DRANet
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-OPTIMIZERS = ("adamw", "sgd")
-SCHEDULES = ("step", "cosine")
-BACKUP_DIRNAME = layout.BACKUP
-LOG_FILENAME = layout.TRAINING_LOG
 BACKUP_METADATA = "training_metadata.json"  # the commit record of `CrashSafeBackup`
-LAST_FILENAME = layout.MODEL
 
 
 class ResumeMismatchError(UserError):
@@ -310,7 +305,7 @@ def restore_backup(model: keras.Model, backup_dir: Path) -> int | None:
 
 def _remove_temp_files(output_dir: Path, backup_dir: Path) -> None:
     """What a killed run's atomic writes left behind (only safe under the folder's lock)."""
-    for name in (LOG_FILENAME, LAST_FILENAME, "train_meta.json"):
+    for name in (layout.TRAINING_LOG, layout.MODEL, layout.TRAIN_META):
         remove_temp_files(output_dir / name)
     if backup_dir.is_dir():
         for path in backup_dir.glob(".*"):
@@ -441,7 +436,7 @@ def fit_dranet(
             output_dir = Path(output_dir)
             output_dir.mkdir(parents=True, exist_ok=True)
             is_chief, role = worker_role(strategy)
-            backup_dir = output_dir / (BACKUP_DIRNAME if is_chief else f"{BACKUP_DIRNAME}-{role}")
+            backup_dir = output_dir / (layout.BACKUP if is_chief else f"{layout.BACKUP}-{role}")
             if is_chief:  # one chief per folder; the other workers write only their own backup
                 lock.enter_context(run_lock(output_dir))
             _remove_temp_files(output_dir, backup_dir)
@@ -460,9 +455,9 @@ def fit_dranet(
             if is_chief:
                 if resume_epoch is None:
                     # A fresh run: outputs of an earlier, finished run must not be appended to.
-                    (output_dir / LOG_FILENAME).unlink(missing_ok=True)
-                _truncate_log(output_dir / LOG_FILENAME, resume_epoch or 0)
-                all_callbacks += [CSVLog(output_dir / LOG_FILENAME), FinalSave(output_dir / LAST_FILENAME)]
+                    (output_dir / layout.TRAINING_LOG).unlink(missing_ok=True)
+                _truncate_log(output_dir / layout.TRAINING_LOG, resume_epoch or 0)
+                all_callbacks += [CSVLog(output_dir / layout.TRAINING_LOG), FinalSave(output_dir / layout.MODEL)]
             # Last, so that a kill between the writes above and the backup only repeats an epoch
             # (whose log row `_truncate_log` then drops) instead of losing one.
             all_callbacks.append(CrashSafeBackup(backup_dir, save_freq=backup_every_steps or "epoch"))

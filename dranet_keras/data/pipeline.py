@@ -16,12 +16,11 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from dranet_keras.choices import SAMPLERS
 from dranet_keras.data.errors import CorruptImageError
 from dranet_keras.data.images import SIGNATURES
 from dranet_keras.data.records import Record
 from dranet_keras.layers.random_erasing import RandomErasing
-
-SAMPLERS = ("random", "pk")
 
 
 def random_indices(num_records: int, num_batches: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:

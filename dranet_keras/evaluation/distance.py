@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dranet_keras.choices import METRICS
 from dranet_keras.errors import UserError
 
-METRICS = ("cosine", "euclidean")
 _ROWS = 65_536  # rows per step when scanning norms (bounds temporaries on huge galleries)
 
 

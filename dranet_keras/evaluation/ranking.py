@@ -25,9 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dranet_keras.choices import PROTOCOLS
 from dranet_keras.errors import UserError
-
-PROTOCOLS = ("market", "cuhk03")
 
 
 class EvaluationError(UserError, ValueError):
