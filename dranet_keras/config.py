@@ -236,11 +236,12 @@ class Range(NamedTuple):
 
 POSITIVE, NON_NEGATIVE = Range(1), Range(0)  # (for counts and sizes)
 FRACTION, PROBABILITY = Range(0, 1, low_open=True), Range(0, 1)
+SEED = Range(0, 2**32 - 1)  # what numpy and TensorFlow seeds accept
 # The allowed values of every numeric key (of the items, for lists). Choices are `Literal`
 # annotations; every float must also be finite and every string non-empty.
 RANGES = {
-    "seed": Range(0, 2**32 - 1),
-    "seeds": Range(0, 2**32 - 1),
+    "seed": SEED,
+    "seeds": SEED,
     "model.height": POSITIVE,
     "model.width": POSITIVE,
     "model.parts": POSITIVE,
@@ -285,7 +286,7 @@ RANGES = {
     "eval.rerank_max_hours": Range(0, low_open=True),
     "pretrain.epochs": NON_NEGATIVE,
     "pretrain.lr_milestones": NON_NEGATIVE,
-    "pretrain.seed": Range(0, 2**32 - 1),
+    "pretrain.seed": SEED,
 }
 
 
