@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HEIGHT, WIDTH = 256, 128
 PRECISIONS = ("fp32", "bf16")
+# keras-unfused: Keras' own BatchNormalization (the "before" of layers/batch_normalization.py)
+SIDES = ("keras-unfused", "keras", "torch")
 MARK = "### measured step"
 
 
@@ -46,7 +48,11 @@ def keras_step(args):
     import keras
     import numpy as np
 
+    from dranet_keras.layers import batch_normalization
     from dranet_keras.models.resnet import resnet50
+
+    if args.worker == "keras-unfused":
+        batch_normalization.fused_kernel_applies = lambda layer, inputs, mask: False
 
     if args.threads:
         import tensorflow as tf
@@ -100,7 +106,7 @@ def torch_step(args):
 
 def worker(args) -> None:
     """Time one side in this process; print the per-step seconds as one JSON line."""
-    step = (keras_step if args.worker == "keras" else torch_step)(args)
+    step = (torch_step if args.worker == "torch" else keras_step)(args)
     for _ in range(1 + args.warmup):  # the first step traces / compiles
         step()
     times = []
@@ -156,7 +162,7 @@ def onednn_profile(stdout: str) -> tuple[dict, float]:
 
 def profile(args) -> None:
     for precision in args.precisions:
-        for side in ("keras", "torch"):
+        for side in SIDES:
             kinds, step = onednn_profile(run_worker(side, precision, args, verbose=True))
             total = sum(ms for ms, _ in kinds.values())
             print(f"\n{side} {precision}: step {step:.2f} s, in oneDNN {total / 1000:.2f} s "
@@ -170,13 +176,13 @@ def compare(args) -> None:
     best = defaultdict(float)  # (side, precision) -> img/s of the fastest step: the least disturbed one
     for repeat in range(args.repeats):
         for precision in args.precisions:
-            for side in ("keras", "torch"):
+            for side in SIDES:
                 started = time.perf_counter()
                 out = run_worker(side, precision, args)
                 times = json.loads(out.strip().splitlines()[-1])["times"]
                 speeds[side, precision].append(args.batch / statistics.median(times))
                 best[side, precision] = max(best[side, precision], args.batch / min(times))
-                print(f"repeat {repeat + 1} {side:5s} {precision}: {speeds[side, precision][-1]:6.2f} img/s "
+                print(f"repeat {repeat + 1} {side:13s} {precision}: {speeds[side, precision][-1]:6.2f} img/s "
                       f"(process {time.perf_counter() - started:5.0f} s, load {os.getloadavg()[0]:.1f})", flush=True)
     options = [f"keras backend {args.keras_backend}", f"jit_compile={args.jit}",
                f"oneDNN opts {'off' if args.no_onednn else 'on'}",
@@ -184,13 +190,16 @@ def compare(args) -> None:
     print(f"\nResNet50 last stride 1, {HEIGHT}x{WIDTH}, batch {args.batch}, {args.num_ids} ids, SGD; "
           f"median of {args.steps} steps per process, {args.repeats} alternating processes per row; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; " + ", ".join(options))
-    print(f"{'framework':9s} {'precision':9s} {'img/s':>7s} {'min':>7s} {'max':>7s} {'best step':>10s}")
+    print(f"{'framework':13s} {'precision':9s} {'img/s':>7s} {'min':>7s} {'max':>7s} {'best step':>10s}")
     for (side, precision), values in speeds.items():
-        print(f"{side:9s} {precision:9s} {statistics.median(values):7.2f} {min(values):7.2f} {max(values):7.2f} "
+        print(f"{side:13s} {precision:9s} {statistics.median(values):7.2f} {min(values):7.2f} {max(values):7.2f} "
               f"{best[side, precision]:10.2f}")
     for precision in args.precisions:
-        ratio = statistics.median(speeds["keras", precision]) / statistics.median(speeds["torch", precision])
-        print(f"keras/torch {precision}: {ratio:.2f}x (best steps {best['keras', precision] / best['torch', precision]:.2f}x)")
+        for side in SIDES[:2]:
+            ratio = statistics.median(speeds[side, precision]) / statistics.median(speeds["torch", precision])
+            print(f"{side}/torch {precision}: {ratio:.2f}x (best steps {best[side, precision] / best['torch', precision]:.2f}x)")
+        fused = statistics.median(speeds["keras", precision]) / statistics.median(speeds["keras-unfused", precision])
+        print(f"keras fused/unfused BN {precision}: {fused:.2f}x")
 
 
 def main() -> None:
@@ -208,7 +217,7 @@ def main() -> None:
     parser.add_argument("--jit", action="store_true", help="Keras jit_compile=True (XLA)")
     parser.add_argument("--keras-backend", choices=("tensorflow", "jax"), default="tensorflow")
     parser.add_argument("--onednn-verbose", action="store_true", help="profile one step per side instead")
-    parser.add_argument("--worker", choices=("keras", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--precision", choices=PRECISIONS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -25,6 +25,7 @@ from dranet_keras.losses import batch_hard_triplet, cross_entropy
 ROOT = Path(__file__).resolve().parents[1]
 THIS = Path(__file__).resolve().relative_to(ROOT).as_posix()
 PORTABLE_TESTS = (
+    "tests/layers/test_batch_normalization.py",
     "tests/layers/test_channel_reverse_attention.py",
     "tests/layers/test_spatial_reverse_attention.py",
     "tests/layers/test_random_erasing.py",

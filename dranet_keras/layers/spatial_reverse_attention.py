@@ -7,6 +7,7 @@ import keras
 from keras import layers, ops
 
 from dranet_keras.choices import ERASES, Erase
+from dranet_keras.layers.batch_normalization import FusedBatchNormalization
 from dranet_keras.layers.normalization import BN_MOMENTUM
 from dranet_keras.layers.stripes import split_stripes
 EPSILON = 1e-6
@@ -58,7 +59,7 @@ class SpatialReverseAttention(layers.Layer):
         channels = input_shape[-1]
         policy = self.dtype_policy
         self.conv3x3 = layers.Conv2D(channels, 3, padding="same", use_bias=False, name="f_3x3", dtype=policy)
-        self.bn = layers.BatchNormalization(momentum=BN_MOMENTUM, name="f_3x3_bn", dtype=policy)
+        self.bn = FusedBatchNormalization(momentum=BN_MOMENTUM, name="f_3x3_bn", dtype=policy)
         self.conv1x1 = layers.Conv2D(self.num_ids, 1, name="f_1x1", dtype=policy)
         self.conv3x3.build(input_shape)
         self.bn.build((*input_shape[:-1], channels))

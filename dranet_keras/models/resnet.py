@@ -14,6 +14,7 @@ import keras
 from keras import layers
 
 from dranet_keras.errors import UserError
+from dranet_keras.layers.batch_normalization import FusedBatchNormalization
 from dranet_keras.layers.normalization import BN_MOMENTUM
 
 BN_EPSILON = 1.001e-5  # as keras.applications, so transferred statistics mean the same
@@ -36,9 +37,9 @@ class ImageNetNormalization(layers.Layer):
         return bgr - keras.ops.convert_to_tensor(self.MEAN_BGR, dtype=self.compute_dtype)
 
 
-def batch_norm(name: str) -> layers.BatchNormalization:
-    """BatchNormalization with the re-id momentum and keras.applications' epsilon."""
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+def batch_norm(name: str) -> FusedBatchNormalization:
+    """BatchNormalization (fused on TensorFlow) with the re-id momentum and keras.applications' epsilon."""
+    return FusedBatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
 
 
 def _bottleneck(x, filters: int, stride: int, shortcut_conv: bool, name: str):
