@@ -26,6 +26,7 @@ COMMANDS = {
     "report": "render reports/index.html and reports/report.ipynb from the pipeline's outputs",
     "export": "write an inference SavedModel (uint8 images -> L2-normalised embeddings), optionally TFLite",
     "embed": "embed every image of a folder with a trained model into a .npy file",
+    "study": "the reproducibility study: train and evaluate every (run, seed) of its protocol not yet done",
 }
 
 EXIT_CODES = """\

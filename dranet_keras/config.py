@@ -90,6 +90,7 @@ class DataConfig:
     synthetic_height: int = _SYNTHETIC.height
     synthetic_width: int = _SYNTHETIC.width
     synthetic_distractors: int = _SYNTHETIC.distractors  # one-off people (pid 0) in the synthetic gallery
+    synthetic_occluded_ids: int = _SYNTHETIC.occluded_ids  # identities of the occluded-query split (0: none)
     extract_dir: str = "data/raw"  # archives and CUHK03's PNGs are extracted to <extract_dir>/<name>
     extra_gallery: bool = False  # market1501: add the 500k distractors in `images` to the gallery
     include_val: bool = True  # msmt17: train on list_train + list_val (as published results do)
@@ -260,6 +261,7 @@ RANGES = {
     "data.synthetic_height": Range(8),
     "data.synthetic_width": Range(4),
     "data.synthetic_distractors": NON_NEGATIVE,
+    "data.synthetic_occluded_ids": NON_NEGATIVE,
     "data.max_image_pixels": POSITIVE,
     "data.max_extract_bytes": POSITIVE,
     "data.max_extract_ratio": POSITIVE,

@@ -15,7 +15,7 @@ FLOORS = {
     "data": 2, "evaluation": 2, "models": 2, "training": 2, "multi_worker_fix": 2, "quiet": 2,
     "config": 3,
     "embedding": 4, "serving": 4, "report": 4,
-    "stages": 5, "cli": 5,
+    "stages": 5, "cli": 5, "study": 5,
 }
 # models/__init__ imports training (to register the LR schedule saved optimizers hold) and
 # training builds models: one floor, a deliberate pair. config reads the data set registry and

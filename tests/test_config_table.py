@@ -78,6 +78,7 @@ BAD = {
     "data.synthetic_height": ["0"],
     "data.synthetic_width": ["-4"],
     "data.synthetic_distractors": ["-1"],
+    "data.synthetic_occluded_ids": ["-1"],
     "data.extract_dir": ["' '"],
     "data.extra_gallery": ["maybe"],
     "data.include_val": ["2"],

@@ -9,6 +9,12 @@ is therefore learnable but not trivial: a back view hides the shirt texture behi
 an occluder hides the trousers, a colour cast moves the hues, and many identities share some
 attributes.
 
+Every image's difficulty is recorded in `attributes.csv` beside the images (see
+`ATTRIBUTES`, docs/formats.md): occluder and the share of the person it hides, view, whether a
+backpack hides the shirt, the camera's lighting and blur, the person's scale and shift. With
+`occluded_ids` the set also holds an occluded-query split in `occluded/` (Occluded-DukeMTMC's
+protocol: its own test identities, every query occluded, a whole-body gallery).
+
 Deterministic: every image is drawn from its own generator seeded by (seed, kind, pid, camera,
 index), so the output does not depend on the order of rendering. Written atomically: the set
 is rendered into a temporary sibling folder that replaces `root` when complete.
@@ -16,6 +22,7 @@ is rendered into a temporary sibling folder that replaces `root` when complete.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import multiprocessing
@@ -31,6 +38,21 @@ from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_path
 
 MARKER = "synthetic.json"
+ATTRIBUTES_FILE = "attributes.csv"
+OCCLUDED_SPLIT = "occluded"  # <root>/occluded/{query,bounding_box_test}: the occluded-query split
+# One row per image (path relative to the set's root): what made it hard.
+ATTRIBUTES = (
+    "path",
+    "occluded",  # 0/1: an occluder was drawn
+    "occluded_share",  # share of the person's pixels the occluder hides (0 when none)
+    "back_view",  # 0/1: seen from the back
+    "backpack_hides_shirt",  # 0/1: back view with a backpack over the shirt
+    "brightness",  # the image's overall brightness factor (camera x per-image jitter; 1 = neutral)
+    "colour_cast",  # largest deviation of the camera's per-channel gain from 1
+    "blur",  # Gaussian blur radius applied (pixels; 0 when below 0.3, where none is applied)
+    "scale",  # person height / image height
+    "shift",  # horizontal offset of the person's centre / image width (0 = centred)
+)
 # Rendering version: bump when the pictures change, so cached sets are regenerated.
 VERSION = 1
 
@@ -161,8 +183,10 @@ def _shirt_pattern(texture: str, u, v, back: bool) -> np.ndarray:
     return np.zeros(u.shape, dtype=bool)
 
 
-def _render(identity: Identity, camera: Camera, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """One image (height, width, 3) uint8 of `identity` seen by `camera`."""
+def _render(identity: Identity, camera: Camera, rng: np.random.Generator, height: int, width: int, occlude: bool | None = None):
+    """One image (height, width, 3) uint8 of `identity` seen by `camera`, and its attributes
+    (`ATTRIBUTES` but the path). `occlude` forces the occluder on or off (None: the camera's
+    rate decides); the random draws are the same either way up to that decision."""
     from PIL import Image, ImageFilter
 
     big_h, big_w = 2 * height, 2 * width  # render at 2x, then downsample: smooth edges
@@ -180,8 +204,11 @@ def _render(identity: Identity, camera: Camera, rng: np.random.Generator, height
     w = 0.11 * identity.build
     leg_swing, arm_swing = rng.uniform(-0.12, 0.12), rng.uniform(-0.25, 0.25)
 
+    person = np.zeros(canvas.shape[:2], dtype=bool)
+
     def paint(mask, colour):
         canvas[mask] = colour
+        person[mask] = True
 
     # Legs (trousers, skin below shorts), shoes.
     for side in (-1, 1):
@@ -222,20 +249,35 @@ def _render(identity: Identity, camera: Camera, rng: np.random.Generator, height
         paint(_box(u * side, v, w, w + 0.08, 0.42, 0.54), identity.bag)
         paint(torso & (np.abs(u * side - (0.9 * (v - 0.17) - w)) < 0.013), identity.bag)
     # Partial occlusion by a parked object (bottom) or a passer-by (side).
-    if rng.random() < camera.occlusion:
+    occluded = rng.random() < camera.occlusion
+    occluder = np.zeros_like(person)
+    if occluded if occlude is None else occlude:
         colour = rng.uniform(20, 230, 3).astype(np.float32)
         if rng.random() < 0.5:
-            paint(ys > big_h * rng.uniform(0.55, 0.8), colour)
+            occluder = ys > big_h * rng.uniform(0.55, 0.8)
         else:
             edge = big_w * rng.uniform(0.25, 0.4)
-            paint(xs < edge if rng.random() < 0.5 else xs > big_w - edge, colour)
+            occluder = xs < edge if rng.random() < 0.5 else xs > big_w - edge
+        canvas[occluder] = colour
     # Lighting: colour cast, brightness, vertical shading, sensor noise.
-    light = camera.gain * camera.brightness * rng.uniform(0.92, 1.08)
+    jitter = rng.uniform(0.92, 1.08)
+    light = camera.gain * camera.brightness * jitter
     canvas *= light * (1 - camera.shading * ys / big_h)[..., None]
     canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * camera.noise
     image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8)).resize((width, height), Image.BOX)
     blur = camera.blur * rng.uniform(0.7, 1.3)
-    return np.asarray(image.filter(ImageFilter.GaussianBlur(blur)) if blur > 0.3 else image)
+    attributes = {
+        "occluded": int(occluder.any()),
+        "occluded_share": round(float((occluder & person).sum() / max(person.sum(), 1)), 4),
+        "back_view": int(back),
+        "backpack_hides_shirt": int(back and "backpack" in identity.accessory),
+        "brightness": round(camera.brightness * float(jitter), 4),
+        "colour_cast": round(float(np.max(np.abs(camera.gain - 1.0))), 4),
+        "blur": round(float(blur) if blur > 0.3 else 0.0, 4),
+        "scale": round(float(person_h / big_h), 4),
+        "shift": round(float(centre / big_w - 0.5), 4),
+    }
+    return np.asarray(image.filter(ImageFilter.GaussianBlur(blur)) if blur > 0.3 else image), attributes
 
 
 @dataclass(frozen=True)
@@ -249,6 +291,7 @@ class SyntheticSpec:
     cameras: int = 6
     images_per_camera: int = 2
     distractors: int = 25
+    occluded_ids: int = 0  # identities of the occluded-query split (0: none)
     height: int = 128
     width: int = 64
     seed: int = 0
@@ -263,10 +306,15 @@ def _write_jpeg(path: Path, pixels: np.ndarray) -> None:
     path.write_bytes(buffer.getvalue())
 
 
-def _render_identity(job) -> None:
+def _render_identity(job) -> list[dict]:
+    """Write the shots of one identity; their attribute rows."""
     staging, spec, identity, shots = job
-    for name, camera, rng in shots:
-        _write_jpeg(staging / name, _render(identity, camera, rng, spec.height, spec.width))
+    rows = []
+    for name, camera, rng, occlude in shots:
+        pixels, attributes = _render(identity, camera, rng, spec.height, spec.width, occlude)
+        _write_jpeg(staging / name, pixels)
+        rows.append({"path": name, **attributes})
+    return rows
 
 
 def check_replaceable(root: str | Path) -> None:
@@ -284,22 +332,35 @@ def check_replaceable(root: str | Path) -> None:
     )
 
 
+def _codes(spec: SyntheticSpec) -> tuple[list[int], list[int]]:
+    """Attribute-space codes of the main set's identities (train, test, distractors), and of
+    the occluded split's: a stream of its own, minus the main set's codes."""
+    space = len(SHIRT_COLOURS) * len(TROUSER_COLOURS) * len(TEXTURES) * len(ACCESSORIES) * len(HAIR_COLOURS) * 4
+    num_ids = spec.train_ids + spec.test_ids + spec.distractors
+    codes = [int(c) for c in _rng(spec.seed, 0).choice(space, size=num_ids, replace=False)]
+    taken = set(codes)
+    extra = [int(c) for c in _rng(spec.seed, 5).choice(space, size=num_ids + spec.occluded_ids, replace=False) if c not in taken]
+    return codes, extra[: spec.occluded_ids]
+
+
 def generate(root: str | Path, spec: SyntheticSpec) -> Path:
     """Render the set described by `spec` into `root` and return it. `root` must be missing,
     empty or an earlier synthetic set (see `check_replaceable`); that is replaced.
 
     Layout: `bounding_box_train` (train ids 1..T, every camera, `images_per_camera` each),
     `query` (the first image of each test id in each camera), `bounding_box_test` (the other
-    images of the test ids, plus `distractors` one-off people with pid 0), `synthetic.json`.
+    images of the test ids, plus `distractors` one-off people with pid 0), `attributes.csv`,
+    `synthetic.json`; with `occluded_ids`, `occluded/query` (each of those identities' first
+    image per camera, always occluded) and `occluded/bounding_box_test` (the others, never
+    occluded), the identities disjoint from the main set's, the cameras the same.
     """
     root = Path(root)
     check_replaceable(root)
     if spec.cameras < 2 or spec.images_per_camera < 2 or spec.train_ids < 1 or spec.test_ids < 1:
         raise ValueError("synthetic set: need >= 2 cameras, >= 2 images per camera, >= 1 train and test id")
     num_ids = spec.train_ids + spec.test_ids + spec.distractors
-    space = len(SHIRT_COLOURS) * len(TROUSER_COLOURS) * len(TEXTURES) * len(ACCESSORIES) * len(HAIR_COLOURS) * 4
-    codes = _rng(spec.seed, 0).choice(space, size=num_ids, replace=False)
-    identities = [_identity(int(code), _rng(spec.seed, 1, i)) for i, code in enumerate(codes)]
+    codes, extra = _codes(spec)
+    identities = [_identity(code, _rng(spec.seed, 1, i)) for i, code in enumerate(codes)]
     cameras = [_camera(_rng(spec.seed, 2, c)) for c in range(spec.cameras)]
 
     jobs, frame = [], 0
@@ -318,27 +379,59 @@ def generate(root: str | Path, spec: SyntheticSpec) -> Path:
             else:
                 folder = "query" if pid and k == 0 else "bounding_box_test"
             name = f"{folder}/{pid:04d}_c{camera + 1}s1_{frame:06d}_{k:02d}.jpg"
-            shots.append((name, cameras[camera], _rng(spec.seed, 4, index, camera, k)))
+            shots.append((name, cameras[camera], _rng(spec.seed, 4, index, camera, k), None))
+        jobs.append((identity, shots))
+    # The occluded-query split: identities of their own (a stream of codes of its own, minus the
+    # main set's), pids after the main set's; queries always occluded, the gallery never.
+    for offset, code in enumerate(extra):
+        index = num_ids + offset
+        pid = spec.train_ids + spec.test_ids + 1 + offset
+        identity = _identity(code, _rng(spec.seed, 1, index))
+        shots = []
+        for camera in range(spec.cameras):
+            for k in range(spec.images_per_camera):
+                frame += 1
+                folder = f"{OCCLUDED_SPLIT}/{'query' if k == 0 else 'bounding_box_test'}"
+                name = f"{folder}/{pid:04d}_c{camera + 1}s1_{frame:06d}_{k:02d}.jpg"
+                shots.append((name, cameras[camera], _rng(spec.seed, 4, index, camera, k), k == 0))
         jobs.append((identity, shots))
 
     with atomic_path(root, directory=True) as staging:
-        for folder in ("bounding_box_train", "query", "bounding_box_test"):
-            (staging / folder).mkdir()
+        folders = ["bounding_box_train", "query", "bounding_box_test"]
+        if spec.occluded_ids:
+            folders += [f"{OCCLUDED_SPLIT}/query", f"{OCCLUDED_SPLIT}/bounding_box_test"]
+        for folder in folders:
+            (staging / folder).mkdir(parents=True)
         # Rendering is numpy- and Pillow-bound: one process per core ("spawn", so a parent that
         # has started TensorFlow's threads is never forked).
         workers = max(1, min(len(os.sched_getaffinity(0)), 8))
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            list(pool.map(_render_identity, [(staging, spec, *job) for job in jobs], chunksize=8))
+            rows = [row for rendered in pool.map(_render_identity, [(staging, spec, *job) for job in jobs], chunksize=8) for row in rendered]
+        write_attributes(staging / ATTRIBUTES_FILE, sorted(rows, key=lambda row: row["path"]))
         (staging / MARKER).write_text(json.dumps(asdict(spec), indent=2) + "\n")
     return root
 
 
+def write_attributes(path: Path, rows: list[dict]) -> None:
+    """The attribute table (`ATTRIBUTES` columns), one row per image."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=ATTRIBUTES)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_attributes(path: str | Path) -> dict[str, dict]:
+    """`attributes.csv` as {path: {attribute: number}}."""
+    with open(path, newline="") as handle:
+        return {row.pop("path"): {key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)}
+
+
 def is_generated(root: str | Path, spec: SyntheticSpec) -> bool:
-    """Whether `root` holds exactly the set `spec` describes."""
+    """Whether `root` holds exactly the set `spec` describes (its attributes included)."""
     marker = Path(root) / MARKER
     try:
-        return json.loads(marker.read_text()) == asdict(spec)
+        return (Path(root) / ATTRIBUTES_FILE).is_file() and json.loads(marker.read_text()) == asdict(spec)
     except (OSError, ValueError):
         return False
 
@@ -354,3 +447,20 @@ def load_synthetic(root: str | Path, **spec) -> Split:
     if not is_generated(root, wanted):
         generate(root, wanted)
     return read_market_layout(root)
+
+
+def read_occluded_split(root: str | Path, main: Split) -> Split:
+    """The occluded-query split of the set at `root` (generated with `occluded_ids`): its
+    occluded queries, and a gallery of its whole-body images plus `main`'s gallery (as
+    Occluded-DukeMTMC's queries search the whole test gallery). No training images."""
+    from dranet_keras.data.datasets.market1501 import read_market_layout
+
+    occluded = read_market_layout(Path(root) / OCCLUDED_SPLIT, train_folder=None)
+    return Split([], occluded.query, occluded.gallery + main.gallery)
+
+
+def identity_codes(spec: SyntheticSpec) -> set[int]:
+    """The attribute-space codes of the set's identities (the main set's and the occluded
+    split's): two sets whose codes are disjoint share no person."""
+    codes, extra = _codes(spec)
+    return set(codes) | set(extra)

@@ -41,6 +41,17 @@ class RankResult(NamedTuple):
     mINP: float
 
 
+class QueryMetrics(NamedTuple):
+    """Per valid query (ascending query index): AP, INP and the 0-based rank of its first true
+    match, for per-stratum metrics and bootstraps over queries. `rank_blocks`' mAP and mINP are
+    the means of `ap` and `inp`; its market CMC[r] the share of `first_rank <= r`."""
+
+    query: np.ndarray
+    ap: np.ndarray
+    inp: np.ndarray
+    first_rank: np.ndarray
+
+
 def has_valid_match(q_pids, g_pids, q_camids, g_camids) -> np.ndarray:
     """Boolean (num_query,): whether a query has a gallery sample of its pid from another camera."""
     q_pids, g_pids, q_camids, g_camids = (np.asarray(a) for a in (q_pids, g_pids, q_camids, g_camids))
@@ -95,7 +106,8 @@ def _positive_positions(block, start, q_pids, g_pids, q_camids, g_camids):
 
 
 def _market_metrics(query_index, rank, max_rank):
-    """AP/INP per query and the CMC histogram from sorted (query, filtered rank) match lists."""
+    """AP/INP/first rank per query and the CMC histogram from sorted (query, filtered rank)
+    match lists."""
     boundaries = np.flatnonzero(np.r_[True, query_index[1:] != query_index[:-1]])
     counts = np.diff(np.r_[boundaries, len(query_index)])
     # Number of true matches up to and including each one (1-based), within its query.
@@ -106,7 +118,7 @@ def _market_metrics(query_index, rank, max_rank):
     inverse_negative_penalty = counts / (last_rank + 1.0)
     first_rank = rank[boundaries]
     first_hits = np.bincount(first_rank[first_rank < max_rank], minlength=max_rank)[:max_rank]
-    return query_index[boundaries], average_precision, inverse_negative_penalty, first_hits
+    return query_index[boundaries], average_precision, inverse_negative_penalty, first_rank, first_hits
 
 
 def _single_shot_cmc(block, start, q_pids, g_pids, q_camids, g_camids, queries, max_rank, num_repeats, rng):
@@ -146,6 +158,13 @@ def check_labels(num_q, num_g, q_pids, g_pids, q_camids, g_camids, what="distmat
 def rank_blocks(blocks, num_g, q_pids, g_pids, q_camids, g_camids, max_rank, protocol, num_repeats=10, seed=0) -> RankResult:
     """CMC, mAP and mINP from (start, distance rows) blocks that cover the queries in order;
     only one block is held at a time. Labels as `check_labels` returns them."""
+    return rank_blocks_per_query(blocks, num_g, q_pids, g_pids, q_camids, g_camids, max_rank, protocol, num_repeats, seed)[0]
+
+
+def rank_blocks_per_query(
+    blocks, num_g, q_pids, g_pids, q_camids, g_camids, max_rank, protocol, num_repeats=10, seed=0
+) -> tuple[RankResult, QueryMetrics]:
+    """`rank_blocks`' result and the per-query metrics it averages."""
     if protocol not in PROTOCOLS:
         raise EvaluationError(f"protocol: {protocol!r} is not one of {list(PROTOCOLS)}")
     num_q = len(q_pids)
@@ -153,7 +172,7 @@ def rank_blocks(blocks, num_g, q_pids, g_pids, q_camids, g_camids, max_rank, pro
         warnings.warn(f"gallery has only {num_g} samples; CMC is reported up to rank {num_g}", stacklevel=3)
         max_rank = num_g
     rng = np.random.default_rng(seed)  # one stream over the queries in order, however blocked
-    average_precision, inverse_negative_penalty = [], []
+    queries_seen, average_precision, inverse_negative_penalty, first_ranks = [], [], [], []
     first_hits = np.zeros(max_rank, dtype=np.int64)
     single_shot = np.zeros(max_rank)
     num_valid = 0
@@ -163,10 +182,12 @@ def rank_blocks(blocks, num_g, q_pids, g_pids, q_camids, g_camids, max_rank, pro
         query_index, rank = _positive_positions(block, start, q_pids, g_pids, q_camids, g_camids)
         if len(query_index) == 0:
             continue
-        queries, ap, inp, hits = _market_metrics(query_index, rank, max_rank)
+        queries, ap, inp, first_rank, hits = _market_metrics(query_index, rank, max_rank)
         num_valid += len(queries)
+        queries_seen.append(queries)
         average_precision.append(ap)
         inverse_negative_penalty.append(inp)
+        first_ranks.append(first_rank)
         first_hits += hits
         if protocol == "cuhk03":
             single_shot += _single_shot_cmc(block, start, q_pids, g_pids, q_camids, g_camids, queries, max_rank, num_repeats, rng)
@@ -181,11 +202,9 @@ def rank_blocks(blocks, num_g, q_pids, g_pids, q_camids, g_camids, max_rank, pro
             stacklevel=3,
         )
     cmc = np.cumsum(first_hits) if protocol == "market" else single_shot
-    return RankResult(
-        cmc=(cmc / num_valid).astype(np.float64),
-        mAP=float(np.mean(np.concatenate(average_precision))),
-        mINP=float(np.mean(np.concatenate(inverse_negative_penalty))),
-    )
+    per_query = QueryMetrics(*(np.concatenate(parts) for parts in (queries_seen, average_precision, inverse_negative_penalty, first_ranks)))
+    result = RankResult(cmc=(cmc / num_valid).astype(np.float64), mAP=float(np.mean(per_query.ap)), mINP=float(np.mean(per_query.inp)))
+    return result, per_query
 
 
 def evaluate_rank(

@@ -13,7 +13,8 @@ from dranet_keras import layout
 from dranet_keras.errors import UserError
 from dranet_keras.evaluation.ranking import has_valid_match
 from dranet_keras.evaluation.rerank import re_rank_features
-from dranet_keras.evaluation.streaming import FeatureDistances, evaluate_distance_rows
+from dranet_keras.evaluation.strata import strata_metrics
+from dranet_keras.evaluation.streaming import FeatureDistances, evaluate_distance_rows, evaluate_distance_rows_per_query
 from dranet_keras.io import atomic_write_json, atomic_write_text
 
 REPORTED_RANKS = (1, 5, 10, 20)
@@ -77,10 +78,13 @@ def evaluate_embeddings(
     visual_queries: int = 8,
     top_k: int = 10,
     seed: int = 0,
+    query_attributes: list[dict] | None = None,
 ):
     """Metrics dict (the metrics.json keys below `variant`), the CMC curve (without
     re-ranking) and the rankings dict (top-`top_k` of `visual_queries` seeded random queries).
-    Distances and re-ranked distances are streamed in blocks that fit `memory_gb` GiB."""
+    Distances and re-ranked distances are streamed in blocks that fit `memory_gb` GiB.
+    With `query_attributes` (one dict per query, the synthetic set's), metrics per query
+    stratum (`evaluation.strata`) under "strata"; None otherwise."""
     if len(query_features) != len(query_records) or len(gallery_features) != len(gallery_records):
         raise UserError(
             f"features/records mismatch: {len(query_features)} query features for {len(query_records)} records, "
@@ -88,13 +92,14 @@ def evaluate_embeddings(
         )
     labels = record_labels(query_records, gallery_records)
     distances = FeatureDistances(query_features, gallery_features, metric)
-    result = evaluate_distance_rows(distances, *labels, max_rank, protocol, memory_gb, seed=seed)
+    result, per_query = evaluate_distance_rows_per_query(distances, *labels, max_rank, protocol, memory_gb, seed=seed)
     metrics = {
         "protocol": protocol,
         "num_query": len(query_records),
         "num_gallery": len(gallery_records),
         "skipped_queries": int(len(query_records) - has_valid_match(*labels).sum()),
         **summary(result),
+        "strata": None if query_attributes is None else strata_metrics(per_query, query_attributes),
         "rerank": None,
     }
     if rerank:

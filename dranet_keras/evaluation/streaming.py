@@ -11,7 +11,7 @@ import numpy as np
 
 from dranet_keras.errors import UserError
 from dranet_keras.evaluation.distance import block_of, check_features, distance_block, prepare
-from dranet_keras.evaluation.ranking import RankResult, check_labels, rank_blocks
+from dranet_keras.evaluation.ranking import QueryMetrics, RankResult, check_labels, rank_blocks_per_query
 
 # GiB for blocks of distance rows (config.py's eval.memory_gb reads this): 1 GiB leaves a 24 GiB
 # machine room for the model and a Market-1501+500k gallery.
@@ -50,11 +50,18 @@ def evaluate_distance_rows(
     """`evaluate_rank` of a distance source: anything with `shape` (num_query, num_gallery),
     `bytes_per_row` and `rows(start, stop)` (a `FeatureDistances`, or re-ranked distances from
     `re_rank_features`), taken in blocks of rows that fit `memory_gb` GiB."""
+    return evaluate_distance_rows_per_query(distances, q_pids, g_pids, q_camids, g_camids, max_rank, protocol, memory_gb, seed=seed)[0]
+
+
+def evaluate_distance_rows_per_query(
+    distances, q_pids, g_pids, q_camids, g_camids, max_rank=50, protocol="market", memory_gb=None, *, seed=0
+) -> tuple[RankResult, QueryMetrics]:
+    """`evaluate_distance_rows`' result and the per-query metrics behind it."""
     num_q, num_g = distances.shape
     labels = check_labels(num_q, num_g, q_pids, g_pids, q_camids, g_camids, what="features")
     step = rows_per_block(distances.bytes_per_row, memory_gb)
     blocks = ((start, distances.rows(start, min(start + step, num_q))) for start in range(0, num_q, step))
-    return rank_blocks(blocks, num_g, *labels, max_rank, protocol, seed=seed)
+    return rank_blocks_per_query(blocks, num_g, *labels, max_rank, protocol, seed=seed)
 
 
 def evaluate_features(

@@ -36,6 +36,7 @@ def dataset_options(data: DataConfig, seed: int) -> dict:
             "cameras": data.synthetic_cameras,
             "images_per_camera": data.synthetic_images_per_camera,
             "distractors": data.synthetic_distractors,
+            "occluded_ids": data.synthetic_occluded_ids,
             "height": data.synthetic_height,
             "width": data.synthetic_width,
             "seed": seed,

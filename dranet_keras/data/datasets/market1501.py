@@ -15,12 +15,15 @@ NAME = re.compile(r"^(-?[0-9]+)_c([0-9]+)")
 LAYOUT = "<root>/{bounding_box_train,query,bounding_box_test}/<pid>_c<camera>..., e.g. 0002_c1s1_000451_03.jpg"
 
 
-def read_market_layout(root: str | Path, layout: str = LAYOUT, extra_gallery: str | None = None) -> Split:
+def read_market_layout(
+    root: str | Path, layout: str = LAYOUT, extra_gallery: str | None = None, train_folder: str | None = "bounding_box_train"
+) -> Split:
     """A data set in Market-1501's folder and file-name layout (also DukeMTMC-reID's and ours).
 
-    `extra_gallery` names an optional further folder of gallery images (e.g. "images").
+    `extra_gallery` names an optional further folder of gallery images (e.g. "images");
+    `train_folder=None` reads an evaluation-only set (no training split).
     """
-    root = locate(Path(root), "bounding_box_train")
+    root = locate(Path(root), train_folder or "query")
     require_dir(root, layout)
 
     def read(folder: str, keep_distractors: bool):
@@ -30,7 +33,7 @@ def read_market_layout(root: str | Path, layout: str = LAYOUT, extra_gallery: st
             records = [r for r in records if r.pid != 0]
         return require_records(records, path, layout)
 
-    train = relabel(read("bounding_box_train", keep_distractors=False))
+    train = relabel(read(train_folder, keep_distractors=False)) if train_folder else []
     query = read("query", keep_distractors=False)
     gallery = read("bounding_box_test", keep_distractors=True)
     if extra_gallery is not None:
