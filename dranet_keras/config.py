@@ -91,7 +91,7 @@ class DataConfig:
     synthetic_width: int = _SYNTHETIC.width
     synthetic_distractors: int = _SYNTHETIC.distractors  # one-off people (pid 0) in the synthetic gallery
     synthetic_occluded_ids: int = _SYNTHETIC.occluded_ids  # identities of the occluded-query split (0: none)
-    extract_dir: str = "data/raw"  # archives and CUHK03's PNGs are extracted to <extract_dir>/<name>
+    extract_dir: str = "data/raw"  # archives, CUHK03's and Occluded-REID's PNGs go to <extract_dir>/<name>
     extra_gallery: bool = False  # market1501: add the 500k distractors in `images` to the gallery
     include_val: bool = True  # msmt17: train on list_train + list_val (as published results do)
     camera_ids: bool = True  # folder: False = every image its own camera (see README, Data sets)

@@ -44,7 +44,10 @@ def has_key(values: dict, dotted: str) -> bool:
 
 
 def test_every_experiment_file_loads_with_the_fields_resnet50_settings():
-    assert {p.stem for p in EXPERIMENTS} == {"market1501", "dukemtmc", "cuhk03_labeled", "cuhk03_detected", "msmt17"}
+    assert {p.stem for p in EXPERIMENTS} == {
+        "market1501", "dukemtmc", "cuhk03_labeled", "cuhk03_detected", "msmt17", "occluded_dukemtmc", "p_dukemtmc",
+        "occluded_reid", "partial_reid",
+    }
     for path in EXPERIMENTS:
         config = load_config(path)
         assert config.data.name == path.stem, path
@@ -53,6 +56,16 @@ def test_every_experiment_file_loads_with_the_fields_resnet50_settings():
         assert (train.epochs, train.batch_size, train.instances_per_id, train.sampler) == (120, 64, 4, "pk"), path
         assert (train.learning_rate, train.warmup_epochs, train.lr_milestones) == (3.5e-4, 10, (40, 70)), path
         assert config.model.triplet_weight > 0 and train.batch_size % train.instances_per_id == 0, path
+
+
+def test_evaluation_only_experiments_repeat_the_market1501_training_they_evaluate():
+    """Occluded-REID and Partial-REID have no train split: their files are Market-1501's (the
+    model and eval settings the models were trained and are evaluated with) but for `data`."""
+    market = yaml.safe_load((ROOT / "experiments" / "market1501.yaml").read_text())
+    for name, root in (("occluded_reid", "data/raw/Occluded_REID"), ("partial_reid", "data/raw/Partial_REID")):
+        values = yaml.safe_load((ROOT / "experiments" / f"{name}.yaml").read_text())
+        assert values.pop("data") == {**market["data"], "name": name, "root": root}, name
+        assert values == {key: value for key, value in market.items() if key != "data"}, name
 
 
 @pytest.mark.parametrize("path", [ROOT / "params.yaml", *EXPERIMENTS], ids=lambda p: p.name)

@@ -47,6 +47,7 @@ def dataset_options(data: DataConfig, seed: int) -> dict:
         "folder": {"camera_ids": data.camera_ids},
         "cuhk03_labeled": {"images_dir": extract / "images_labeled"},
         "cuhk03_detected": {"images_dir": extract / "images_detected"},
+        "occluded_reid": {"images_dir": extract / "images_png"},
     }.get(data.name, {})
     limits = {"max_bytes": data.max_extract_bytes, "max_ratio": data.max_extract_ratio}
     return {**options, "extract_dir": extract, "extract_limits": limits}

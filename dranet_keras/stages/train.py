@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check_trainable(config: Config, split: Split, manifest: Path) -> None:
     """Refuse, in one line and before TensorFlow starts, a batch the training split cannot fill."""
     train = config.train
+    if not split.train:
+        raise UserError(
+            f"{manifest} has no training images ({config.data.name} is evaluation-only): train on another data set "
+            "and evaluate its model here with `dranet evaluate --model <model.keras>` (docs/occluded-data.md)"
+        )
     if len(split.train) < train.batch_size:
         raise UserError(f"train.batch_size={train.batch_size} is larger than the {len(split.train)} training images in {manifest}")
     if train.sampler == "pk":

@@ -12,6 +12,10 @@ from dranet_keras.data.datasets.dukemtmc import read_dukemtmc
 from dranet_keras.data.datasets.folder import read_folder
 from dranet_keras.data.datasets.market1501 import read_market1501
 from dranet_keras.data.datasets.msmt17 import read_msmt17
+from dranet_keras.data.datasets.occluded_dukemtmc import read_occluded_dukemtmc
+from dranet_keras.data.datasets.occluded_reid import read_occluded_reid
+from dranet_keras.data.datasets.p_dukemtmc import read_p_dukemtmc
+from dranet_keras.data.datasets.partial_reid import read_partial_reid
 from dranet_keras.data.errors import DatasetError
 from dranet_keras.data.records import Split
 
@@ -22,6 +26,10 @@ READERS = {
     "cuhk03_detected": partial(read_cuhk03, kind="detected"),
     "msmt17": read_msmt17,
     "folder": read_folder,
+    "occluded_dukemtmc": read_occluded_dukemtmc,
+    "p_dukemtmc": read_p_dukemtmc,
+    "occluded_reid": read_occluded_reid,  # evaluation only: an empty train split
+    "partial_reid": read_partial_reid,  # evaluation only
 }
 DATASETS = (*READERS, "synthetic")
 
@@ -37,7 +45,7 @@ def load_dataset(
     is generated into `root` first unless it is already there with the same `options`
     (see `dranet_keras.data.synthetic.generate`). Other `options` go to the reader:
     `extra_gallery` (market1501), `include_val` (msmt17), `camera_ids` (folder),
-    `images_dir` (cuhk03_*).
+    `images_dir` (cuhk03_*, occluded_reid: where extracted or converted images go).
     """
     if name == "synthetic":
         from dranet_keras.data.synthetic import load_synthetic

@@ -11,6 +11,8 @@ from dranet_keras.data.errors import DatasetError
 from dranet_keras.data.records import Record
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+# Pillow reads TIFF, tf.io.decode_image does not: a reader that meets it converts it to PNG once.
+TIFF_SUFFIXES = (".tif", ".tiff")
 JUNK_PID = -1
 DISTRACTOR_PID = 0
 MAX_PID = 2**63 - 1  # pids are int64 downstream
@@ -49,9 +51,9 @@ def require_file(path: Path, layout: str) -> Path:
     return path
 
 
-def list_images(folder: Path) -> list[Path]:
+def list_images(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
     """Image files directly in `folder`, sorted by name (so relabelling is deterministic)."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.is_file())
 
 
 def parse_names(paths: Iterable[Path], pattern: re.Pattern, layout: str) -> list[Record]:
