@@ -101,7 +101,7 @@ CASES = {
             "metric": EVAL.metric, "max_rank": EVAL.max_rank, "protocol": EVAL.protocol, "rerank": EVAL.rerank,
             **RERANK, "visual_queries": EVAL.visual_queries, "seed": SEED,
         },
-        {**MEMORY, "top_k": "gallery entries kept per shown query (rankings.json)"},
+        {**MEMORY, "top_k": "gallery entries kept per shown query (rankings.json)", "query_attributes": "data, not a knob: None = no strata"},
     ),
     "extract_features": (
         extract_features,
