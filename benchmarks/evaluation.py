@@ -19,6 +19,8 @@ Goals (quiet 2-core machine): Market metrics < 5 s; MSMT17 metrics < 60 s, re-ra
 peak RSS < 8 GiB; Market+500k metrics < 5 min, peak RSS <= gallery features + 1.5 GiB.
 
 Usage: python benchmarks/evaluation.py [--cases market,msmt17,market500k] [--rerank market,msmt17]
+
+The table goes into docs/benchmarks.md (benchmarks/tables.py; `--doc FILE` for another file).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import time
 import warnings
 
 import numpy as np
+from tables import add_doc_argument, publish  # benchmarks/tables.py (scripts run as files)
 
 SHAPES = {  # queries, gallery, test ids, cameras, gallery distractors (pid 0)
     "market": (3368, 15913, 750, 6, 2793),
@@ -160,12 +163,14 @@ def main() -> None:
                         help="time the torchreid-style loop at Market size and check the dense path")
     parser.add_argument("--dim", type=int, default=2048)
     parser.add_argument("--memory-gb", type=float, default=1.0, help="eval.memory_gb for the streamed blocks")
+    add_doc_argument(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.cases, args.dim, args.memory_gb)))
         return
 
+    load = os.getloadavg()[0]
     cases = [c for c in args.cases.split(",") if c]
     results = {}
     for case in cases:
@@ -175,26 +180,27 @@ def main() -> None:
     if args.reference and "market" in cases:
         results["market", "reference"] = run_child("reference", "market", args)
 
-    print(f"\n{args.dim}-d features, eval.memory_gb={args.memory_gb:g}; load = 1-min load average at the start "
-          f"(> {os.cpu_count()} cores: contended)")
-    print(f"{'shape':11s} {'task':9s} {'wall s':>8s} {'cpu s':>8s} {'peak RSS GiB':>12s} {'gallery GiB':>11s} {'load':>5s}  mAP")
+    rows = []
     for (case, task), r in results.items():
         num_q, num_g = SHAPES[case][:2]
-        print(f"{case:11s} {task:9s} {r['seconds']:8.1f} {r['cpu_seconds']:8.1f} {r['vmhwm_gib']:12.2f} "
-              f"{r['gallery_features_gib']:11.2f} {r['load_at_start']:5.1f}  {r['mAP']:.4f}   ({num_q:,} x {num_g:,})")
+        rows.append([f"{case} ({num_q:,} x {num_g:,})", task, f"{r['seconds']:.1f}", f"{r['cpu_seconds']:.1f}", r["vmhwm_gib"],
+                     r["gallery_features_gib"], f"{r['load_at_start']:.1f}", f"{r['mAP']:.4f}"])
+    notes = [f"{args.dim}-d features, eval.memory_gb={args.memory_gb:g}; each row a fresh process; load = 1-min load average at "
+             f"its start (above {os.cpu_count()}: contended, wall time inflated, CPU time much less)."]
     if ("market", "reference") in results and ("market", "metrics") in results:
         ref, ours = results["market", "reference"], results["market", "metrics"]
-        print(f"\ntorchreid-style per-query loop at Market size: {ref['seconds']:.1f} s; evaluate_features "
-              f"{ours['seconds']:.1f} s: {ref['seconds'] / ours['seconds']:.1f}x faster "
-              f"(CPU time {ref['cpu_seconds'] / ours['cpu_seconds']:.1f}x)")
-        print(f"  agreement: |mAP diff| {ref['mAP_diff_vs_reference']:.1e}, |mINP diff| {ref['mINP_diff_vs_reference']:.1e}, "
-              f"max |CMC diff| {ref['cmc_diff_vs_reference']:.1e} (the loop's unstable argsort orders exact ties arbitrarily); "
-              f"identical to evaluate_rank on the dense matrix: {ref['metrics_equal_dense']}; "
-              f"re_rank_features vs dense re_rank max |diff| {ref['rerank_max_abs_diff_vs_dense']:.1e}")
+        notes.append(f"The torchreid-style per-query loop at Market size: {ref['seconds']:.1f} s wall against evaluate_features' "
+                     f"{ours['seconds']:.1f} s ({ref['seconds'] / ours['seconds']:.1f}x; CPU time {ref['cpu_seconds'] / ours['cpu_seconds']:.1f}x). "
+                     f"Agreement: |mAP diff| {ref['mAP_diff_vs_reference']:.1e}, |mINP diff| {ref['mINP_diff_vs_reference']:.1e}, "
+                     f"max |CMC diff| {ref['cmc_diff_vs_reference']:.1e} (the loop's unstable argsort orders exact ties arbitrarily); "
+                     f"identical to evaluate_rank on the dense matrix: {ref['metrics_equal_dense']}; "
+                     f"re_rank_features against the dense re_rank: max |diff| {ref['rerank_max_abs_diff_vs_dense']:.1e}.")
     if ("market500k", "metrics") in results:
         r = results["market500k", "metrics"]
-        print(f"\nMarket+500k peak RSS {r['vmhwm_gib']:.2f} GiB = gallery features {r['gallery_features_gib']:.2f} GiB "
-              f"+ {r['vmhwm_gib'] - r['gallery_features_gib']:.2f} GiB (goal <= + 1.5 GiB)")
+        notes.append(f"Market+500k peak RSS {r['vmhwm_gib']:.2f} GiB = gallery features {r['gallery_features_gib']:.2f} GiB "
+                     f"+ {r['vmhwm_gib'] - r['gallery_features_gib']:.2f} GiB (goal <= + 1.5 GiB).")
+    publish("evaluation", ["shape (queries x gallery)", "task", "wall s", "CPU s", "peak RSS GiB", "gallery features GiB", "load", "mAP"],
+            rows, doc=args.doc, load_at_start=load, note=" ".join(notes))
 
 
 if __name__ == "__main__":

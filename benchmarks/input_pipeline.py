@@ -3,11 +3,14 @@
 pipeline is not the bottleneck.
 
     python benchmarks/input_pipeline.py [--height 256 --width 128 --batch-size 32]
+
+The table goes into docs/benchmarks.md (benchmarks/tables.py; `--doc FILE` for another file).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -15,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tables import add_doc_argument, publish  # benchmarks/tables.py (scripts run as files)
 from dranet_keras.data import load_dataset
 from dranet_keras.data.pipeline import train_dataset
 from dranet_keras.models import build_dranet
@@ -50,7 +54,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=3, help="timed train steps")
     parser.add_argument("--epochs", type=int, default=3, help="timed pipeline epochs")
+    add_doc_argument(parser)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     image_size = (args.height, args.width)
     with tempfile.TemporaryDirectory() as root:
         split = load_dataset(
@@ -59,10 +65,10 @@ def main() -> None:
         )
         pipeline = pipeline_images_per_second(split.train, image_size, args.batch_size, args.epochs)
     step = train_step_images_per_second(split.num_train_ids, image_size, args.batch_size, args.steps)
-    print(f"input size {args.height}x{args.width}, batch {args.batch_size}, {len(split.train)} images")
-    print(f"pipeline (with augmentation): {pipeline:9.1f} images/s")
-    print(f"DRANet dra train step:        {step:9.1f} images/s")
-    print(f"ratio pipeline / train step:  {pipeline / step:9.1f}  (target >= 3)")
+    publish("input_pipeline", ["input", "batch", "pipeline img/s", "`dra` train step img/s", "pipeline / step (goal >= 3)"],
+            [[f"{args.height}x{args.width}", args.batch_size, f"{pipeline:.1f}", f"{step:.1f}", f"{pipeline / step:.1f}"]],
+            doc=args.doc, load_at_start=load,
+            note=f"{len(split.train)} synthetic training images, augmentation on; {args.epochs} pipeline epochs, {args.steps} train steps.")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ precision, and the first fp32 model's embeddings extracted in bf16 too. The seed
 is the noise the fp32/bf16 difference is compared with.
 
     .venv/bin/python benchmarks/model_step.py [--steps 5] [--seeds 2] [--compare variants]
+
+Each table goes into docs/benchmarks.md (benchmarks/tables.py; `--doc FILE` for another file).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dranet_keras.config import VARIANTS, load_config  # noqa: E402
+from tables import add_doc_argument, publish  # noqa: E402  (benchmarks/tables.py: scripts run as files)
+from dranet_keras.choices import VARIANTS  # noqa: E402
+from dranet_keras.config import load_config  # noqa: E402
 from dranet_keras.models import build_dranet  # noqa: E402
 from dranet_keras.precision import policy_name  # noqa: E402
 
@@ -64,6 +68,7 @@ def build(num_ids, variant, shape, policy, optimizer):
 
 
 def compare_variants(args) -> None:
+    load = os.getloadavg()[0]
     rng = np.random.default_rng(0)
     shape = (args.height, args.width, 3)
     batch = make_batch(args.height, args.width, args.batch, args.num_ids, rng)
@@ -75,14 +80,17 @@ def compare_variants(args) -> None:
         print(f"{variant:8s} first step (tracing) {time.perf_counter() - start:6.1f} s")
     medians = interleaved_medians(models, {v: batch for v in VARIANTS}, args.steps)
     base_params, base_time = models["baseline"].count_params(), medians["baseline"]
-    print(f"\ninput {args.height}x{args.width}, batch {args.batch}, {args.num_ids} ids, {args.steps} interleaved steps")
-    print(f"{'variant':8s} {'params':>12s} {'x base':>7s} {'step s':>8s} {'img/s':>7s} {'x base':>7s}")
+    rows = []
     for variant, model in models.items():
         step, params = medians[variant], model.count_params()
-        print(f"{variant:8s} {params:12,d} {params / base_params:7.3f} {step:8.3f} {args.batch / step:7.1f} {step / base_time:7.3f}")
+        rows.append([f"`{variant}`", f"{params:,d}", f"{params / base_params:.3f}", f"{step:.3f}", f"{args.batch / step:.1f}", f"{step / base_time:.3f}"])
+    publish("model_step_variants", ["variant", "parameters", "x baseline", "step s", "img/s", "step x baseline"], rows, doc=args.doc,
+            load_at_start=load, note=f"Input {args.height}x{args.width}, batch {args.batch}, {args.num_ids} ids, AdamW, "
+                                     f"median of {args.steps} interleaved steps per variant.")
 
 
 def step_speed(args, config) -> None:
+    load = os.getloadavg()[0]
     rng = np.random.default_rng(0)
     variant = config.model.variant
     sizes = [(256, 128), (config.model.height, config.model.width)]
@@ -97,16 +105,17 @@ def step_speed(args, config) -> None:
             models[key].train_on_batch(*batch)
             print(f"{variant} {size[0]}x{size[1]} {policy_name(policy):15s} first step (tracing) {time.perf_counter() - start:6.1f} s", flush=True)
     medians = interleaved_medians(models, batches, args.steps)
-    print(f"\n{variant}, SGD, batch {args.batch}, {args.num_ids} ids, median of {args.steps} interleaved steps, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'input':>8s} {'fp32 img/s':>11s} {'bf16 img/s':>11s} {'bf16/fp32':>10s}")
+    rows = []
     for size in sizes:
         fp32, bf16 = (args.batch / medians[size, name] for name in ("float32", "mixed_bfloat16"))
-        print(f"{size[0]:>4d}x{size[1]:<3d} {fp32:11.2f} {bf16:11.2f} {bf16 / fp32:10.2f}")
+        rows.append([f"{size[0]}x{size[1]}", fp32, bf16, bf16 / fp32])
+    publish("model_step_precision", ["input", "fp32 img/s", "bf16 img/s", "bf16 / fp32"], rows, doc=args.doc, load_at_start=load,
+            note=f"`{variant}`, SGD, batch {args.batch}, {args.num_ids} ids, median of {args.steps} interleaved steps.")
 
 
 def retrieval(args, config) -> None:
     """mAP on the synthetic demo split of the demo recipe trained in fp32 and bf16."""
+    load = os.getloadavg()[0]
     from dranet_keras.data.manifest import read_manifest
     from dranet_keras.data.pipeline import eval_dataset
     from dranet_keras.evaluation import evaluate_features
@@ -152,19 +161,19 @@ def retrieval(args, config) -> None:
                     twin.set_weights(model.get_weights())
                     fp32_in_bf16 = mean_ap(twin)
 
-    print(f"\nretrieval on the synthetic demo split ({len(split.query)} queries x {len(split.gallery)} gallery), "
-          f"{config.model.variant}, demo recipe ({config.train.epochs} epochs at {size[0]}x{size[1]})")
-    print(f"{'trained in':15s} " + " ".join(f"{'seed ' + str(s) + ' mAP':>11s}" for s in range(args.seeds)) + f" {'mean':>7s} {'train s':>8s}")
-    means = {}
+    rows, means = [], {}
     for name in ("float32", "mixed_bfloat16"):
         values = [results[name, s][0] for s in range(args.seeds)]
         means[name] = float(np.mean(values))
         seconds = sum(results[name, s][1] for s in range(args.seeds)) / args.seeds
-        print(f"{name:15s} " + " ".join(f"{v:11.4f}" for v in values) + f" {means[name]:7.4f} {seconds:8.1f}")
+        rows.append([name, *(f"{v:.4f}" for v in values), f"{means[name]:.4f}", f"{seconds:.1f}"])
     spread = [abs(results["float32", s][0] - results["float32", 0][0]) for s in range(args.seeds)]
-    print(f"bf16 - fp32 mean mAP {means['mixed_bfloat16'] - means['float32']:+.4f}; fp32 seed-to-seed spread "
-          f"{max(spread):.4f}; fp32 model (seed 0) embedded in bf16: mAP {fp32_in_bf16:.4f} "
-          f"({fp32_in_bf16 - results['float32', 0][0]:+.4f} vs fp32 extraction)")
+    note = (f"`{config.model.variant}`, the demo recipe ({config.train.epochs} epochs at {size[0]}x{size[1]}) on the synthetic demo split "
+            f"({len(split.query)} queries x {len(split.gallery)} gallery). bf16 - fp32 mean mAP {means['mixed_bfloat16'] - means['float32']:+.4f}; "
+            f"fp32 seed-to-seed spread {max(spread):.4f}; the fp32 model (seed 0) embedded in bf16: mAP {fp32_in_bf16:.4f} "
+            f"({fp32_in_bf16 - results['float32', 0][0]:+.4f} against its fp32 extraction).")
+    columns = ["trained in", *(f"seed {s} mAP" for s in range(args.seeds)), "mean mAP", "train s"]
+    publish("model_step_retrieval", columns, rows, doc=args.doc, load_at_start=load, note=note)
 
 
 def main() -> None:
@@ -177,6 +186,7 @@ def main() -> None:
     parser.add_argument("--num-ids", type=int, default=751, help="classes (751 = Market-1501 train ids)")
     parser.add_argument("--seeds", type=int, default=2, help="precision: trainings per precision for retrieval")
     parser.add_argument("--no-retrieval", action="store_true", help="precision: only the step speeds")
+    add_doc_argument(parser)
     args = parser.parse_args()
     if args.compare == "variants":
         args.batch = args.batch or 16

@@ -21,6 +21,8 @@ thread pools; torch gets INTRA threads too), `--no-onednn` (TF_ENABLE_ONEDNN_OPT
 `--jit` (XLA, `jit_compile=True`), `--keras-backend jax`; `--precisions fp32` to run one
 precision. `--onednn-verbose` instead runs one step per side with ONEDNN_VERBOSE=1 and prints
 where the oneDNN time goes (per primitive kind) against the whole step.
+The comparison's table goes into docs/benchmarks.md, one block per set of Keras-side options
+(benchmarks/tables.py; `--doc FILE` for another file).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+
+from tables import add_doc_argument, publish  # benchmarks/tables.py (scripts run as files)
 
 ROOT = Path(__file__).resolve().parents[1]
 HEIGHT, WIDTH = 256, 128
@@ -172,6 +176,7 @@ def profile(args) -> None:
 
 
 def compare(args) -> None:
+    load = os.getloadavg()[0]
     speeds = defaultdict(list)  # (side, precision) -> img/s of each repeat
     best = defaultdict(float)  # (side, precision) -> img/s of the fastest step: the least disturbed one
     for repeat in range(args.repeats):
@@ -187,19 +192,20 @@ def compare(args) -> None:
     options = [f"keras backend {args.keras_backend}", f"jit_compile={args.jit}",
                f"oneDNN opts {'off' if args.no_onednn else 'on'}",
                f"threads {','.join(map(str, args.threads)) if args.threads else 'default'}"]
-    print(f"\nResNet50 last stride 1, {HEIGHT}x{WIDTH}, batch {args.batch}, {args.num_ids} ids, SGD; "
-          f"median of {args.steps} steps per process, {args.repeats} alternating processes per row; "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; " + ", ".join(options))
-    print(f"{'framework':13s} {'precision':9s} {'img/s':>7s} {'min':>7s} {'max':>7s} {'best step':>10s}")
-    for (side, precision), values in speeds.items():
-        print(f"{side:13s} {precision:9s} {statistics.median(values):7.2f} {min(values):7.2f} {max(values):7.2f} "
-              f"{best[side, precision]:10.2f}")
-    for precision in args.precisions:
-        for side in SIDES[:2]:
-            ratio = statistics.median(speeds[side, precision]) / statistics.median(speeds["torch", precision])
-            print(f"{side}/torch {precision}: {ratio:.2f}x (best steps {best[side, precision] / best['torch', precision]:.2f}x)")
-        fused = statistics.median(speeds["keras", precision]) / statistics.median(speeds["keras-unfused", precision])
-        print(f"keras fused/unfused BN {precision}: {fused:.2f}x")
+    rows = [[side, precision, statistics.median(values), f"{min(values):.2f}-{max(values):.2f}", best[side, precision]]
+            for (side, precision), values in speeds.items()]
+    ratios = "; ".join(
+        f"{side}/torch {precision}: {statistics.median(speeds[side, precision]) / statistics.median(speeds['torch', precision]):.2f}x "
+        f"(best steps {best[side, precision] / best['torch', precision]:.2f}x)" for precision in args.precisions for side in SIDES[:2])
+    ratios += "; " + "; ".join(
+        f"fused/unfused BN {precision}: {statistics.median(speeds['keras', precision]) / statistics.median(speeds['keras-unfused', precision]):.2f}x"
+        for precision in args.precisions)
+    note = (f"ResNet50 last stride 1, {HEIGHT}x{WIDTH}, batch {args.batch}, {args.num_ids} ids, SGD; median of {args.steps} steps "
+            f"per process, {args.repeats} alternating processes per row; " + ", ".join(options) + f". {ratios}.")
+    flags = [flag for flag, on in (("--threads " + ",".join(map(str, args.threads or ())), args.threads), ("--jit", args.jit),
+                                   ("--no-onednn", args.no_onednn), ("--keras-backend jax", args.keras_backend == "jax")) if on]
+    publish(" ".join(["peer_step", *flags]), ["framework", "precision", "img/s (median)", "min-max", "best step img/s"], rows,
+            doc=args.doc, load_at_start=load, note=note)
 
 
 def main() -> None:
@@ -217,6 +223,7 @@ def main() -> None:
     parser.add_argument("--jit", action="store_true", help="Keras jit_compile=True (XLA)")
     parser.add_argument("--keras-backend", choices=("tensorflow", "jax"), default="tensorflow")
     parser.add_argument("--onednn-verbose", action="store_true", help="profile one step per side instead")
+    add_doc_argument(parser)
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--precision", choices=PRECISIONS, help=argparse.SUPPRESS)
     args = parser.parse_args()

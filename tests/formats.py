@@ -36,15 +36,16 @@ def names_in(path: Path) -> set[str] | list[str]:
     return leaves(json.loads(path.read_text()))
 
 
-def check(path: Path) -> None:
-    """Assert that `path` has every always-present name its section documents, and nothing
-    undocumented (a `<name>` in the doc matches any one key)."""
+def check(path: Path, section: str | None = None) -> None:
+    """Assert that `path` has every always-present name its section (by default the one named
+    after the file) documents, and nothing undocumented (a `<name>` in the doc matches any one key)."""
     path = Path(path)
-    spec = documented(path.name)
+    section = section or path.name
+    spec = documented(section)
     found = names_in(path)
     patterns = {name: re.compile(re.sub(r"<[^>]+>", r"[^.\\[\\]]+", re.escape(name)) + r"\Z") for name in spec}
     undocumented = sorted(name for name in found if not any(p.match(name) for p in patterns.values()))
-    assert not undocumented, f"{path}: {undocumented} not in docs/formats.md ## {path.name}"
+    assert not undocumented, f"{path}: {undocumented} not in docs/formats.md ## {section}"
     missing = sorted(name for name, always in spec.items() if always and not any(patterns[name].match(f) for f in found))
     assert not missing, f"{path}: documented as always present but missing: {missing}"
     if path.suffix == ".csv":

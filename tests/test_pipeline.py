@@ -112,6 +112,48 @@ def _copy_repo(destination: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
 
 
+
+def _tiny_params(repo: Path, values: dict) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in values.items():
+        *parents, leaf = dotted.split(".")
+        node = params
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _path_without_the_environment() -> str:
+    """PATH minus the folder of this Python's scripts (dvc, dranet): as in a shell where the
+    venv is not activated."""
+    scripts = {Path(sys.executable).parent, Path(sys.prefix) / "bin"}
+    return os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p and Path(p) not in scripts)
+
+
+def test_documented_dvc_command_runs_with_the_venv_not_activated(tmp_path):
+    """README: `.venv/bin/dvc repro` from a fresh clone after `make install`, no activated venv:
+    the stage commands (tools/dranet) find the package without PATH."""
+    repo = tmp_path / "repo"
+    _copy_repo(repo)
+    (repo / ".venv").symlink_to(sys.prefix)  # what `make install` creates
+    _tiny_params(repo, {"data.synthetic_train_ids": 2, "data.synthetic_test_ids": 2, "data.synthetic_cameras": 2,
+                        "data.synthetic_images_per_camera": 2, "data.synthetic_distractors": 0})
+    env = {**os.environ, "PATH": _path_without_the_environment()}
+    assert shutil.which("dranet", path=env["PATH"]) is None and shutil.which("dvc", path=env["PATH"]) is None
+    done = subprocess.run([".venv/bin/dvc", "repro", "prepare"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (repo / layout.prepared_dir("synthetic") / layout.MANIFEST).is_file()
+
+
+def test_stage_command_without_any_environment_says_what_to_do(tmp_path):
+    shutil.copytree(ROOT / "tools", tmp_path / "tools")  # a clone before `make install`
+    done = subprocess.run([str(tmp_path / "tools" / "dranet"), "prepare"], env={"PATH": _path_without_the_environment()},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 127 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "make install" in done.stderr
+
+
 TINY = {
     "model.height": 64,
     "model.width": 32,
@@ -136,14 +178,7 @@ TINY = {
 def test_dvc_repro_end_to_end_on_a_tiny_config(tmp_path):
     repo = tmp_path / "repo"
     _copy_repo(repo)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for dotted, value in TINY.items():
-        *parents, leaf = dotted.split(".")
-        node = params
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _tiny_params(repo, TINY)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 
     def dvc(*args):

@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if not (repo / "dvc.yaml").is_file():
         raise UserError(f"{repo / 'dvc.yaml'} not found: run the demo from the repository root (or pass --repo)")
-    # Stage commands call `dranet`: make the one beside this Python come first on PATH.
+    # Stage commands run tools/dranet, which takes the `dranet` on PATH where the repository has
+    # no .venv (a conda environment): make that the one beside this Python.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.setdefault("DVC_NO_ANALYTICS", "1")
     start = time.perf_counter()

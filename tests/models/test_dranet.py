@@ -242,7 +242,8 @@ def test_fit_runs_and_memorises_a_fixed_batch():
     model = build_dranet(NUM_IDS, "dra", input_shape=SHAPE, label_smoothing=0.0, triplet_weight=1.0)
     model.compile(optimizer=keras.optimizers.AdamW(1e-3))
     batch = tf.data.Dataset.from_tensors(({"images": images, "labels": labels}, labels)).repeat()
-    history = model.fit(batch, epochs=20, steps_per_epoch=1, verbose=0).history
+    # shuffle=False: Keras ignores its default shuffle=True for a Dataset and warns about it
+    history = model.fit(batch, epochs=20, steps_per_epoch=1, verbose=0, shuffle=False).history
     losses = np.array(history["loss"])
     assert np.isfinite(losses).all()
     assert set(history) >= {"loss", "ce_sic", "ce_c", "ce_d", "triplet", "accuracy"}

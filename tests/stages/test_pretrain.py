@@ -9,6 +9,7 @@ from dranet_keras.config import config_from_dict
 from dranet_keras.data.manifest import write_manifest
 from dranet_keras.data.records import Record, Split
 from dranet_keras.stages.pretrain import pretrain_config
+from tests.formats import check as check_format
 from tests.report.pipeline_fixtures import person_image
 
 
@@ -37,6 +38,7 @@ def test_zero_epochs_saves_the_seeded_initial_backbone(tmp_path, monkeypatch):
     backbone = tmp_path / "m" / "pretrain" / "backbone.weights.h5"
     meta = json.loads((tmp_path / "m" / "pretrain" / "train_meta.json").read_text())
     assert meta["epochs"] == 0 and meta["config"]["seed"] == 3  # pretrain.seed, not seed
+    check_format(tmp_path / "m" / "pretrain" / "train_meta.json", "train_meta.json (pretrain.epochs: 0)")  # docs/formats.md
     assert not list((tmp_path / "m" / "pretrain").glob(".*"))  # no temporary file left
     loaded = resnet50((64, 32, 3), weights=str(backbone))
     keras.utils.set_random_seed(3)

@@ -10,6 +10,7 @@ from dranet_keras.cli import main
 from dranet_keras.data.manifest import write_manifest
 from dranet_keras.data.records import Record, Split
 from dranet_keras.evaluation.results import chance_metrics
+from tests.formats import check as check_format
 from tests.report.pipeline_fixtures import person_image
 
 
@@ -60,3 +61,6 @@ def test_reference_stage_writes_both_references_with_the_effective_config(tmp_pa
     assert histogram["rank1"] >= 0.5 and histogram["mAP"] > 2 * chance["mAP"]
     assert (tmp_path / "out" / "colour_histogram" / "rankings.json").is_file()
     assert (tmp_path / "out" / "colour_histogram" / "cmc.csv").is_file()
+    for name in ("metrics.json", "cmc.csv", "rankings.json"):  # docs/formats.md
+        check_format(tmp_path / "out" / "colour_histogram" / name)
+    check_format(tmp_path / "out" / "chance" / "metrics.json", "metrics.json (chance)")
