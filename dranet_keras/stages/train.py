@@ -114,23 +114,12 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
     model, history = fit_dranet(
         data,
         lambda: build_dranet(num_ids, **arguments),
-        epochs=train.epochs,
+        **train.fit_arguments(),
         steps_per_epoch=steps,
-        optimizer=train.optimizer,
-        learning_rate=train.learning_rate,
-        weight_decay=train.weight_decay,
-        momentum=train.momentum,
-        warmup_epochs=train.warmup_epochs,
-        warmup_factor=train.warmup_factor,
-        schedule=train.schedule,
-        lr_milestones=train.lr_milestones,
-        lr_gamma=train.lr_gamma,
         output_dir=output_dir,
         mixed_precision=policy,
         strategy=strategy,
         seed=config.seed,
-        deterministic=train.deterministic,
-        run_eagerly=train.run_eagerly,
     )
     losses = history.history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):
