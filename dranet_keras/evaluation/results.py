@@ -37,6 +37,16 @@ def record_labels(query_records, gallery_records) -> tuple[np.ndarray, ...]:
     return tuple(np.array([getattr(r, key) for r in records]) for key in ("pid", "camid") for records in (query_records, gallery_records))
 
 
+def check_scorable(query_records, gallery_records, where) -> None:
+    """Refuse, before any features are computed, a split where no query has a gallery sample
+    of its identity from another camera (the protocols would score nothing)."""
+    if not has_valid_match(*record_labels(query_records, gallery_records)).any():
+        raise UserError(
+            f"{where}: no query has a gallery image of its identity from another camera, so evaluation "
+            "would score nothing; query and gallery must share identities seen by different cameras"
+        )
+
+
 def _rankings(distances, query_records, gallery_records, g_pids, g_camids, query_indices, top_k):
     """Top-k gallery entries of the chosen queries, junk (same pid and camera) left out."""
     queries = []

@@ -20,7 +20,7 @@ from dranet_keras.data.records import Split
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_json
 from dranet_keras.run_lock import run_lock
-from dranet_keras.choices import VARIANTS
+from dranet_keras.choices import MAX_NUM_IDS, VARIANTS
 
 USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
 
@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check_trainable(config: Config, split: Split, manifest: Path) -> None:
     """Refuse, in one line and before TensorFlow starts, a batch the training split cannot fill."""
     train = config.train
+    if not 2 <= split.num_train_ids <= MAX_NUM_IDS:  # a classifier of one class learns nothing; MAX_NUM_IDS: what loads again
+        raise UserError(f"{manifest}: the training split has {split.num_train_ids} identities, expected 2 to {MAX_NUM_IDS}")
     if len(split.train) < train.batch_size:
         raise UserError(f"train.batch_size={train.batch_size} is larger than the {len(split.train)} training images in {manifest}")
     if train.sampler == "pk":
