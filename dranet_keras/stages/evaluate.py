@@ -11,7 +11,8 @@ from pathlib import Path
 from dranet_keras import layout
 from dranet_keras.config import config_to_dict, load_config
 from dranet_keras.errors import UserError
-from dranet_keras.evaluation.results import check_rerank_fits, check_scorable, evaluate_embeddings, write_results
+from dranet_keras.evaluation.rerank_cost import check_rerank_fits
+from dranet_keras.evaluation.results import check_scorable, evaluate_embeddings, write_results
 
 USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
 
