@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from dranet_keras.data.manifest import read_manifest
     from dranet_keras.models import build_dranet
     from dranet_keras.models.loading import load_dranet
-    from dranet_keras.stages.train import check_trainable, train
+    from dranet_keras.stages.train import check_identities, train
 
     config = pretrain_config(load_config(args.params, args.overrides))
     manifest = Path(args.manifest or layout.manifest_path(config.data.name, config.data.prepared_dir))
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     backbone = output_dir / layout.BACKBONE
     if config.pretrain.epochs == 0:
         split = read_manifest(manifest)
-        check_trainable(config, split, manifest)
+        check_identities(split, manifest)
         num_ids = split.num_train_ids
         keras.utils.set_random_seed(config.seed)
         save_backbone(build_dranet(num_ids, **{**config.model.arguments(), "variant": "baseline"}), backbone)

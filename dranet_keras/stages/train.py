@@ -35,11 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", help="split manifest (default: <data.prepared_dir>/<data.name>/manifest.csv)")
 
 
-def check_trainable(config: Config, split: Split, manifest: Path) -> None:
-    """Refuse, in one line and before TensorFlow starts, a batch the training split cannot fill."""
-    train = config.train
-    if not 2 <= split.num_train_ids <= MAX_NUM_IDS:  # a classifier of one class learns nothing; MAX_NUM_IDS: what loads again
+def check_identities(split: Split, manifest: Path) -> None:
+    """Refuse a training split a DRANet cannot classify: one identity (nothing to learn), or
+    more than a saved model may ask for (`MAX_NUM_IDS`: it would not load again)."""
+    if not 2 <= split.num_train_ids <= MAX_NUM_IDS:
         raise UserError(f"{manifest}: the training split has {split.num_train_ids} identities, expected 2 to {MAX_NUM_IDS}")
+
+
+def check_trainable(config: Config, split: Split, manifest: Path) -> None:
+    """Refuse, in one line and before TensorFlow starts, a split or a batch that cannot train."""
+    train = config.train
+    check_identities(split, manifest)
     if len(split.train) < train.batch_size:
         raise UserError(f"train.batch_size={train.batch_size} is larger than the {len(split.train)} training images in {manifest}")
     if train.sampler == "pk":
