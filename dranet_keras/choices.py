@@ -1,4 +1,5 @@
-"""The named choices of the options, as `Literal` types (one home for each list).
+"""The named choices of the options, as `Literal` types (one home for each list), and the
+largest sizes a model may have.
 
 Imported by the configuration (which validates against them before any heavy import) and by
 the code that takes the option (layers, model, training, data pipeline, evaluation), which
@@ -31,3 +32,10 @@ STRATEGIES: tuple[str, ...] = typing.get_args(Strategy)
 SAMPLERS: tuple[str, ...] = typing.get_args(Sampler)
 METRICS: tuple[str, ...] = typing.get_args(Metric)
 PROTOCOLS: tuple[str, ...] = typing.get_args(Protocol)
+
+# The largest model a configuration may ask for and a saved `.keras` file may ask to build
+# (`models.loading.load_dranet` checks a file's config against them before anything is
+# allocated): a file from elsewhere must not steer the machine into tens of GB.
+MAX_NUM_IDS = 50_000  # twelve times MSMT17's 4,101 identities; 3 x 1024 x 50,000 float32 = 0.6 GB of classifiers
+MAX_IMAGE_SIDE = 1024  # pixels of model.height / model.width (re-id crops are 256x128 to 384x192)
+MAX_REDUCE_DIM = 2048  # ResNet50's last stage has 2048 channels: a reduction, never an expansion

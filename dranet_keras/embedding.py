@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dranet_keras.data.datasets.layout import IMAGE_SUFFIXES
+from dranet_keras.data.datasets.layout import IMAGE_SUFFIXES, non_utf8_name
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_bytes, atomic_write_text
 
@@ -30,6 +30,9 @@ def list_images(directory) -> list[Path]:
         (path for path in directory.rglob("*") if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES),
         key=lambda path: path.relative_to(directory).as_posix(),
     )
+    for path in paths:
+        if (shown := non_utf8_name(path)) is not None:
+            raise ImageFolderError(f"{shown}: file name is not UTF-8; rename it")
     if not paths:
         raise ImageFolderError(f"image folder {directory} holds no images (looked for {', '.join(IMAGE_SUFFIXES)})")
     return paths

@@ -101,6 +101,8 @@ def check_writable(*paths) -> None:
     read-only or forbidden folder (a UserError naming the path)."""
     for path in paths:
         path = Path(path).absolute()
+        if path.is_dir():
+            raise UserError(f"cannot write {path}: it is a folder; name a file")
         folder = path.parent
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent

@@ -49,16 +49,16 @@ for name, directory, argv in cases:
 # key -> bad values (YAML, as --set takes them). Every key of the config must be here.
 BAD = {
     "seed": ["-1", "1.5", "2**40", "!!python/object/apply:os.system ['true']"],
-    "variants": ["[dra, nope]", "dra"],
+    "variants": ["[dra, nope]", "dra", "[dra, dra]", "[]"],
     "seeds": ["[]", "[1, 1]", "[-1]", "0"],
     "model.variant": ["resnet"],
-    "model.height": ["0", "-64"],
-    "model.width": ["0"],
+    "model.height": ["0", "-64", "2048"],
+    "model.width": ["0", "1025"],
     "model.parts": ["0", "5"],  # 5 > the 4 feature rows of a 64-pixel-high image
     "model.reduction": ["0"],
     "model.erase_threshold": ["0", "1.5"],
     "model.last_stride": ["3"],
-    "model.reduce_dim": ["-1"],
+    "model.reduce_dim": ["-1", "4096"],
     "model.weights": ["''", "5"],
     "model.reverse_gradient": ["both"],
     "model.erase": ["soft-ish", "true"],
@@ -71,7 +71,7 @@ BAD = {
     "data.name": ["market"],
     "data.root": ["''", "null"],
     "data.prepared_dir": ["''"],
-    "data.synthetic_train_ids": ["0"],
+    "data.synthetic_train_ids": ["0", "1"],  # 1: a classifier needs two identities
     "data.synthetic_test_ids": ["0"],
     "data.synthetic_cameras": ["1"],
     "data.synthetic_images_per_camera": ["1"],
@@ -87,7 +87,7 @@ BAD = {
     "data.max_image_pixels": ["0"],
     "data.max_extract_bytes": ["-1"],
     "data.max_extract_ratio": ["0"],
-    "train.epochs": ["0", "'['", "["],
+    "train.epochs": ["0", "'['", "[", "1e1"],
     "train.batch_size": ["0", "-1"],
     "train.steps_per_epoch": ["0"],
     "train.optimizer": ["adam"],
@@ -97,7 +97,7 @@ BAD = {
     "train.warmup_epochs": ["-1"],
     "train.warmup_factor": ["0", "2"],
     "train.schedule": ["linear"],
-    "train.lr_milestones": ["[-1]", "5"],
+    "train.lr_milestones": ["[-1]", "5", "[3, 1, 1, 99]"],
     "train.lr_gamma": ["0", "10"],
     "train.sampler": ["balanced"],
     "train.instances_per_id": ["0"],  # (with sampler=pk, one that does not divide the batch: below)
@@ -121,9 +121,11 @@ BAD = {
     "eval.memory_gb": ["0", ".inf"],
     "eval.rerank_max_hours": ["0"],
     "pretrain.epochs": ["-1"],
-    "pretrain.lr_milestones": ["[-3]", "9"],
+    "pretrain.lr_milestones": ["[-3]", "9", "[2, 2]"],
     "pretrain.seed": ["-1", "0"],  # 0: one of the default seeds
 }
+# A whole section set to null would reset every key of it to its default.
+SECTIONS = ["model", "data", "train", "eval", "pretrain"]
 # How the message names a key, where that differs from its path.
 NAMED = {"variants": "variants"}
 CASES = [(key, value) for key, values in BAD.items() for value in values]
@@ -159,6 +161,7 @@ def _cases() -> dict[str, list[str]]:
     cases = {f"{key}={value}": ["--set", f"{key}={value}"] for key, value in CASES}
     cases |= {name: ["--params", "bad.yaml"] for name in BAD_FILES}
     cases["pk"] = [arg for item in PK_CASE for arg in ("--set", item)]
+    cases |= {f"{section}=": ["--set", f"{section}="] for section in SECTIONS}
     return cases
 
 
@@ -203,6 +206,12 @@ def test_every_bad_value_is_one_line_exit_2_before_tensorflow(results, key, valu
 @pytest.mark.parametrize("name", sorted(BAD_FILES))
 def test_every_bad_params_file_is_one_line_exit_2(results, name):
     _assert_one_line(results[name], "bad.yaml", BAD_FILES[name][1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("section", SECTIONS)
+def test_a_section_set_to_null_is_refused_not_reset(results, section):
+    _assert_one_line(results[f"{section}="], f"{section}: expected a mapping, got null")
 
 
 @pytest.mark.slow

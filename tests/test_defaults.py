@@ -143,3 +143,13 @@ def test_eval_config_gives_evaluate_embeddings_its_ranking_arguments():
     arguments = EVAL.ranking_arguments()
     assert set(arguments) <= set(defaults(evaluate_embeddings))
     assert arguments["k1"] == EVAL.rerank_k1 and arguments["lambda_value"] == EVAL.rerank_lambda
+
+
+def test_the_train_sections_fit_arguments_are_fit_dranets_parameters():
+    """`TrainConfig.fit_arguments` is the one relay from the train section to `fit_dranet`."""
+    parameters = inspect.signature(fit_dranet).parameters
+    arguments = TRAIN.fit_arguments()
+    assert set(arguments) <= {name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY}
+    # every train key fit_dranet takes by the same name is relayed, apart from those the stage resolves
+    shared = {f.name for f in dataclasses.fields(TRAIN)} & set(parameters)
+    assert shared - set(arguments) == {"steps_per_epoch", "mixed_precision", "strategy"}

@@ -111,3 +111,18 @@ def test_dranet_embed_end_to_end_and_its_user_errors(folder, model, tmp_path, ca
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert not (tmp_path / "again.npy").exists()
+
+
+def test_an_output_that_is_a_folder_and_a_non_utf8_image_name_are_refused_before_the_model_loads(folder, tmp_path, capsys):
+    import os
+
+    root, _ = folder
+    (tmp_path / "existing_dir.npy").mkdir()
+    missing_model = str(tmp_path / "never_read.keras")  # the refusals come before the model is looked at
+    assert main(["embed", "--model", missing_model, "--images", str(root), "--out", str(tmp_path / "existing_dir.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "existing_dir.npy: it is a folder" in err, err
+    Image.new("RGB", (16, 32)).save(os.fsdecode(bytes(root) + b"/\xe9t\xe9.png"))
+    assert main(["embed", "--model", missing_model, "--images", str(root), "--out", str(tmp_path / "f.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\\xe9t\\xe9.png: file name is not UTF-8" in err, err

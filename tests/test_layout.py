@@ -84,3 +84,19 @@ def test_dvc_yaml_paths_match_the_layout(stages):
     _, outs, deps = stages["report"]
     assert outs == {str(Path(layout.REPORTS_ROOT) / name) for name in (layout.REPORT_HTML, layout.REPORT_NOTEBOOK)}
     assert {layout.RESULTS_ROOT, layout.MODELS_ROOT, manifest} <= deps
+
+
+def test_dvc_yaml_names_the_model_keys_each_training_stage_reads():
+    """Not `model` as a whole: model.variant is the stage's --variant (pretrain: the baseline),
+    so changing it must not re-run pretrain or any train@*; train's model.weights is --set."""
+    import dataclasses
+
+    import yaml
+
+    from dranet_keras.config import ModelConfig
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    model_keys = {f"model.{f.name}" for f in dataclasses.fields(ModelConfig)}
+    read = {name: {key for key in stages[name]["params"] if key.startswith("model")} for name in ("pretrain", "train")}
+    assert read["pretrain"] == model_keys - {"model.variant"}
+    assert read["train"] == model_keys - {"model.variant", "model.weights"}

@@ -9,8 +9,10 @@ an archive that would expand beyond a size or ratio cap (a "zip bomb").
 
 from __future__ import annotations
 
+import lzma
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from dranet_keras.data.errors import DatasetError
@@ -67,6 +69,8 @@ def _extract_zip(archive: Path, target: Path, max_bytes: int, max_ratio: int) ->
         members = handle.infolist()
         for member in members:
             _check_member(archive, target, member.filename)
+            if member.flag_bits & 0x1:  # zipfile would raise RuntimeError midway
+                raise DatasetError(f"{archive}: member {member.filename!r} is encrypted; extract it yourself and point data.root at the folder")
         _check_size(archive, sum(member.file_size for member in members), max_bytes, max_ratio)
         handle.extractall(target)
 
@@ -102,6 +106,8 @@ def extract_archive(
         try:
             extract = _extract_zip if zipfile.is_zipfile(archive) else _extract_tar
             extract(archive, target, max_bytes, max_ratio)
-        except (zipfile.BadZipFile, tarfile.TarError, OSError) as error:
-            raise DatasetError(f"{archive}: cannot extract ({error}); expected a zip or tar archive") from None
+        # (EOFError, zlib.error, lzma.LZMAError: a truncated or corrupt compressed stream;
+        # NotImplementedError: a zip compression method Python cannot read, e.g. 93, Zstandard)
+        except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError, NotImplementedError) as error:
+            raise DatasetError(f"{archive}: cannot extract ({error}); expected a complete zip (stored or deflated) or tar archive") from None
     return destination

@@ -3,7 +3,6 @@ and gallery features (streamed, in bounded memory), and the files they go to."""
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 
@@ -20,10 +19,6 @@ from dranet_keras.io import atomic_write_json, atomic_write_text
 REPORTED_RANKS = (1, 5, 10, 20)
 
 
-class ReRankTooLargeError(UserError):
-    """Re-ranking the split would not fit this machine's memory or time limit."""
-
-
 def summary(result) -> dict:
     """mAP, mINP and rank-k accuracies (a CMC shorter than k, from a tiny gallery, has reached
     its final value by then: every counted query has its match within the gallery)."""
@@ -36,6 +31,16 @@ def summary(result) -> dict:
 def record_labels(query_records, gallery_records) -> tuple[np.ndarray, ...]:
     """(q_pids, g_pids, q_camids, g_camids) of the records, the order the ranking functions take."""
     return tuple(np.array([getattr(r, key) for r in records]) for key in ("pid", "camid") for records in (query_records, gallery_records))
+
+
+def check_scorable(query_records, gallery_records, where) -> None:
+    """Refuse, before any features are computed, a split where no query has a gallery sample
+    of its identity from another camera (the protocols would score nothing)."""
+    if not has_valid_match(*record_labels(query_records, gallery_records)).any():
+        raise UserError(
+            f"{where}: no query has a gallery image of its identity from another camera, so evaluation "
+            "would score nothing; query and gallery must share identities seen by different cameras"
+        )
 
 
 def _rankings(distances, query_records, gallery_records, g_pids, g_camids, query_indices, top_k):
@@ -115,35 +120,6 @@ def evaluate_embeddings(
     return metrics, result.cmc, _rankings(distances, query_records, gallery_records, g_pids, g_camids, chosen, top_k)
 
 
-class RandomDistances:
-    """Uniformly random (num_query, num_gallery) distances by row blocks: chance's rankings.
-    Rows are drawn in order from one seeded stream, so the block size does not change them."""
-
-    def __init__(self, num_query: int, num_gallery: int, seed: int):
-        self.shape = (num_query, num_gallery)
-        self.bytes_per_row = 16 * num_gallery  # float64 row, its sorted copy
-        self._rng, self._next = np.random.default_rng(seed), 0
-
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        if start != self._next:
-            raise ValueError("RandomDistances gives its rows once, in order")
-        self._next = stop
-        return self._rng.random((stop - start, self.shape[1]))
-
-
-def chance_metrics(q_pids, g_pids, q_camids, g_camids, *, max_rank=50, protocol="market", draws=5, memory_gb=None, seed=0) -> dict:
-    """mAP, mINP and rank-k of uniformly random rankings, averaged over `draws` seeded draws
-    (streamed like `evaluate_features`, so any gallery size fits `memory_gb`)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # queries without a match: reported with the real descriptors
-        results = [
-            summary(evaluate_distance_rows(RandomDistances(len(q_pids), len(g_pids), seed + draw), q_pids, g_pids,
-                                           q_camids, g_camids, max_rank, protocol, memory_gb, seed=seed))
-            for draw in range(draws)
-        ]
-    return {key: float(np.mean([r[key] for r in results])) for key in results[0]}
-
-
 def write_results(output_dir, metrics: dict, cmc, rankings: dict) -> None:
     """metrics.json, cmc.csv (rank,accuracy) and rankings.json, each written atomically."""
     output_dir = Path(output_dir)
@@ -151,55 +127,3 @@ def write_results(output_dir, metrics: dict, cmc, rankings: dict) -> None:
     rows = "".join(f"{rank},{accuracy:.6f}\n" for rank, accuracy in enumerate(cmc, start=1))
     atomic_write_text(output_dir / layout.CMC, "rank,accuracy\n" + rows)
     atomic_write_json(output_dir / layout.RANKINGS, rankings)
-
-
-def matmul_gflops(dim: int, repeats: int = 3) -> float:
-    """float32 matmul speed of this machine now (GFLOP/s), the best of `repeats` small probes."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((512, dim), dtype=np.float32)
-    b = rng.standard_normal((dim, 4096), dtype=np.float32)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * 512 * dim * 4096 / best / 1e9
-
-
-def rerank_estimate(num_query: int, num_gallery: int, dim: int, k1: int, memory_gb: float, gflops: float):
-    """(bytes, seconds) `re_rank_features` needs: features, neighbour lists, sparse V (by row and
-    by column; about 8 (k1 + 1) entries per image) and the distance blocks; time is the exact
-    neighbour search over all images (2 N^2 D flops) at `gflops`, which dominates."""
-    size = num_query + num_gallery
-    nonzeros = 8 * (k1 + 1) * size
-    memory = 4 * dim * size + 8 * (k1 + 1) * size * 3 + 24 * nonzeros + memory_gb * 2**30
-    return memory, 2.0 * size * size * dim / (gflops * 1e9)
-
-
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation now (MemAvailable; physical memory where
-    /proc/meminfo is absent)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import os
-
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def check_rerank_fits(num_query: int, num_gallery: int, dim: int, k1: int, memory_gb: float, max_hours: float) -> None:
-    """Raise ReRankTooLargeError, naming the estimate and the keys to change, when re-ranking
-    this split would need more memory than is available or longer than `max_hours`."""
-    memory, seconds = rerank_estimate(num_query, num_gallery, dim, k1, memory_gb, matmul_gflops(dim))
-    available = available_memory()
-    if memory > available or seconds > max_hours * 3600:
-        fix = "lower eval.memory_gb" if memory > available else "raise eval.rerank_max_hours"
-        raise ReRankTooLargeError(
-            f"eval.rerank: re-ranking {num_query:,} queries x {num_gallery:,} gallery images needs ~{memory / 2**30:.1f} GiB "
-            f"({available / 2**30:.1f} GiB available, eval.memory_gb={memory_gb:g} of it for blocks) and "
-            f"~{seconds / 3600:.1f} h of exact neighbour search on this machine (eval.rerank_max_hours={max_hours:g}); "
-            f"set eval.rerank=false, or {fix}"
-        )

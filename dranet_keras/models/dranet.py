@@ -260,6 +260,12 @@ class DRANet(keras.Model):
         # as gradients are summed across replicas (and the logged loss is scaled back).
         return scale_loss_for_distribution(total)
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # A saved model carries its weights: a `weights` entry (a path to read, "imagenet" to
+        # download) in a file's config is ignored, never followed.
+        return super().from_config({key: value for key, value in config.items() if key != "weights"}, custom_objects)
+
     def get_config(self):
         # `weights` is not saved: a saved model carries its weights.
         return {

@@ -30,12 +30,8 @@ def collect_context(
     """The report context, attention evidence included (the notebook calls this too); the
     attention figures show the `seed` run of dra."""
     root_path = Path(root)
-    if attention_samples > 0:
-        model = root_path / layout.model_path(ATTENTION_VARIANT, seed, models_dir)
-        attention, note = attention_from_files(model, root_path / manifest, root_path, attention_samples)
-    else:
-        attention, note = None, "skipped (--attention-samples 0)"
-    return build_context(
+    # The pipeline's files first: a malformed one is refused before the model loads.
+    context = build_context(
         root=root_path,
         results_dir=root_path / results_dir,
         models_dir=root_path / models_dir,
@@ -43,6 +39,10 @@ def collect_context(
         params_path=Path(params_path),
         dataset=dataset,
         seed=seed,
-        attention=attention,
-        attention_note=note,
     )
+    if attention_samples > 0:
+        model = root_path / layout.model_path(ATTENTION_VARIANT, seed, models_dir)
+        attention, note = attention_from_files(model, root_path / manifest, root_path, attention_samples)
+    else:
+        attention, note = None, "skipped (--attention-samples 0)"
+    return {**context, "attention": attention, "attention_note": note}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +15,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, UnidentifiedImageError  # noqa: E402
+
+from dranet_keras.config import DataConfig  # noqa: E402
+from dranet_keras.report.inputs import ReportInputError  # noqa: E402
 
 # Text drawn as paths: the SVG needs no font; a fixed salt keeps ids (and files) reproducible.
 SVG_STYLE = {"svg.fonttype": "path", "svg.hashsalt": "dranet-report", "font.size": 9}
@@ -38,11 +42,20 @@ def png_data_uri(array: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def thumbnail_uri(path: Path, size=THUMBNAIL_SIZE) -> str | None:
-    """A small PNG data URI of an image file, or None when it is missing or unreadable."""
+def thumbnail_uri(path: Path, size=THUMBNAIL_SIZE, max_pixels: int = DataConfig.max_image_pixels) -> str | None:
+    """A small PNG data URI of an image file, or None when it is missing or unreadable; an
+    image of more than `max_pixels` (a decompression bomb) is a `ReportInputError`."""
+    too_large = f"{path}: an image of the rankings with more than {max_pixels} pixels (data.max_image_pixels' default)"
     try:
-        with Image.open(path) as image:
-            return png_data_uri(np.asarray(image.convert("RGB").resize(size, Image.BILINEAR)))
+        with warnings.catch_warnings():
+            # PIL warns from 89 Mpx and raises from 178 Mpx when it reads the header: one refusal instead
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.width * image.height > max_pixels:
+                    raise ReportInputError(f"{too_large}: {image.width}x{image.height}")
+                return png_data_uri(np.asarray(image.convert("RGB").resize(size, Image.BILINEAR)))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ReportInputError(too_large) from None
     except (OSError, UnidentifiedImageError):
         return None
 

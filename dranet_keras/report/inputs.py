@@ -8,6 +8,7 @@ the file and the key.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import pandas as pd
 import yaml
 
 from dranet_keras import layout
+from dranet_keras.config import Config, ConfigError, config_from_dict
 from dranet_keras.errors import UserError
 
 METRIC_KEYS = ("mAP", "mINP", "rank1", "rank5", "rank10")
@@ -57,8 +59,58 @@ def _check_fraction(value, where: str) -> None:
         raise ReportInputError(f"{where}: expected a fraction in [0, 1], got {value!r}")
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_record(record: dict, path: Path) -> dict:
+    """The keys every stage record (metrics.json, train_meta.json) may hold that the report
+    reads: `wall_time_s` a number, `versions` a mapping, `config` a whole valid configuration."""
+    if "wall_time_s" in record and not (_is_number(record["wall_time_s"]) and record["wall_time_s"] >= 0):
+        raise ReportInputError(f"{path}: key 'wall_time_s' must be a number of seconds, got {record['wall_time_s']!r}")
+    if not isinstance(record.get("versions", {}), dict):
+        raise ReportInputError(f"{path}: key 'versions' must be an object, got {record['versions']!r}")
+    if "config" in record:
+        config = record["config"]
+        if not isinstance(config, dict):
+            raise ReportInputError(f"{path}: key 'config' must be an object (the effective configuration), got {config!r}")
+        missing = [f.name for f in dataclasses.fields(Config) if f.name not in config]
+        if missing:
+            raise ReportInputError(f"{path}: key 'config' lacks {', '.join(missing)} (a stage records the whole configuration)")
+        try:
+            config_from_dict(config)
+        except ConfigError as error:
+            raise ReportInputError(f"{path}: key 'config': {error}") from None
+    return record
+
+
+def validate_rankings(rankings: dict, path: Path) -> dict:
+    """Check rankings.json (docs/formats.md): the queries and their top gallery images."""
+    queries = rankings.get("queries")
+    if not isinstance(queries, list):
+        raise ReportInputError(f"{path}: key 'queries' must be a list, got {type(queries).__name__}")
+    kinds = {"path": str, "pid": int, "camid": int}
+    for q, query in enumerate(queries):
+        entries = [(f"queries[{q}]", query, kinds)]
+        top = query.get("top") if isinstance(query, dict) else None
+        if isinstance(top, list):
+            entries += [(f"queries[{q}].top[{k}]", item, {**kinds, "distance": float, "match": bool}) for k, item in enumerate(top)]
+        for where, entry, expected in entries:
+            if not isinstance(entry, dict):
+                raise ReportInputError(f"{path}: key '{where}' must be an object, got {entry!r}")
+            for key, kind in expected.items():
+                value = entry.get(key)
+                valid = _is_number(value) if kind is float else isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+                if not valid or value == "":
+                    raise ReportInputError(f"{path}: key '{where}.{key}' must be {'a number' if kind is float else kind.__name__}, got {value!r}")
+        if not isinstance(top, list):
+            raise ReportInputError(f"{path}: key 'queries[{q}].top' must be a list, got {top!r}")
+    return rankings
+
+
 def validate_metrics(metrics: dict, path: Path) -> dict:
     """Check the keys the report shows (docs/formats.md, `metrics.json`)."""
+    validate_record(metrics, path)
     for key in ("dataset", "variant"):
         if not isinstance(metrics.get(key), str):
             raise ReportInputError(f"{path}: key {key!r} must be a string, got {metrics.get(key)!r}")
@@ -84,6 +136,12 @@ def read_cmc(path: Path) -> np.ndarray:
         raise ReportInputError(f"{path}: cannot read CSV ({error})") from None
     if list(frame.columns[:2]) != ["rank", "accuracy"]:
         raise ReportInputError(f"{path}: expected columns rank,accuracy, got {','.join(map(str, frame.columns))}")
+    for column in ("rank", "accuracy"):
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if numbers.isna().any():
+            row = int(numbers.isna().to_numpy().argmax())
+            raise ReportInputError(f"{path}: column {column!r} must hold numbers, row {row + 1} holds {frame[column].iloc[row]!r}")
+        frame[column] = numbers
     frame = frame.sort_values("rank")
     if list(frame["rank"]) != list(range(1, len(frame) + 1)):
         raise ReportInputError(f"{path}: ranks must be 1..{len(frame)} without gaps")
@@ -116,9 +174,9 @@ def load_run(results_dir: Path, models_dir: Path, variant: str, seed: int) -> Ru
         seed=seed,
         metrics=metrics,
         cmc=read_cmc(cmc_path) if cmc_path.is_file() else None,
-        rankings=read_json(rankings_path) if rankings_path.is_file() else None,
+        rankings=validate_rankings(read_json(rankings_path), rankings_path) if rankings_path.is_file() else None,
         training_log=read_training_log(log_path) if log_path.is_file() else None,
-        train_meta=read_json(meta_path) if meta_path.is_file() else None,
+        train_meta=validate_record(read_json(meta_path), meta_path) if meta_path.is_file() else None,
         metrics_path=metrics_path,
     )
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from dranet_keras.config import ConfigError, config_to_dict, load_config
+from dranet_keras.report.inputs import ReportInputError
 
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "dvc", "matplotlib", "jinja2", "nbformat", "pillow")
 
@@ -39,14 +40,26 @@ def git_state(repo_root: Path) -> dict:
 
 def dvc_lock_stages(path: Path) -> list[dict]:
     """Stages of dvc.lock with the hash of each dependency and output ([] when absent)."""
-    if not Path(path).is_file():
+    path = Path(path)
+    if not path.is_file():
         return []
-    lock = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        lock = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ReportInputError(f"{path}: cannot read YAML ({' '.join(str(error).split())})") from None
+    stages_found = lock.get("stages") if isinstance(lock, dict) else None
+    if not isinstance(stages_found or {}, dict):
+        raise ReportInputError(f"{path}: key 'stages' must map stage names to their records, got {type(stages_found).__name__}")
     stages = []
-    for name, stage in (lock.get("stages") or {}).items():
+    for name, stage in (stages_found or {}).items():
+        if not isinstance(stage, dict):
+            raise ReportInputError(f"{path}: key 'stages.{name}' must be a mapping, got {stage!r}")
         files = []
         for kind in ("deps", "outs"):
-            for entry in stage.get(kind) or []:
+            entries = stage.get(kind) or []
+            if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+                raise ReportInputError(f"{path}: key 'stages.{name}.{kind}' must be a list of mappings, got {entries!r}")
+            for entry in entries:
                 digest = entry.get("md5") or entry.get("hash") or entry.get("etag") or ""
                 files.append({"kind": kind[:-1], "path": entry.get("path"), "hash": str(digest)})
         stages.append({"name": name, "cmd": stage.get("cmd"), "files": files})

@@ -12,7 +12,7 @@ import yaml
 from dranet_keras import layout
 from dranet_keras.choices import VARIANTS
 from dranet_keras.report import figures, provenance
-from dranet_keras.report.inputs import RunInputs, load_paper_results, load_reference, load_runs, read_json
+from dranet_keras.report.inputs import RunInputs, load_paper_results, load_reference, load_runs, read_json, validate_record
 
 HEADLINE_METRICS = (("mAP", "mAP"), ("rank1", "rank-1"), ("rank5", "rank-5"), ("rank10", "rank-10"), ("mINP", "mINP"))
 SECTIONS = ("headline", "ablation", "curves", "retrieval", "attention", "provenance", "reproduce")
@@ -209,7 +209,7 @@ def build_context(
     git = provenance.git_state(root)
     every = [run for group in runs.values() for run in group]
     pretrain_meta = layout.pretrain_dir(models_dir) / layout.TRAIN_META
-    pretrain = read_json(pretrain_meta) if pretrain_meta.is_file() else None
+    pretrain = validate_record(read_json(pretrain_meta), pretrain_meta) if pretrain_meta.is_file() else None
     return {
         "title": "DRANet reproduction report",
         "generated_at": provenance.now_utc(),

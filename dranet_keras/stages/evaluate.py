@@ -11,7 +11,8 @@ from pathlib import Path
 from dranet_keras import layout
 from dranet_keras.config import config_to_dict, load_config
 from dranet_keras.errors import UserError
-from dranet_keras.evaluation.results import check_rerank_fits, evaluate_embeddings, write_results
+from dranet_keras.evaluation.rerank_cost import check_rerank_fits
+from dranet_keras.evaluation.results import check_scorable, evaluate_embeddings, write_results
 
 USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
 
@@ -39,7 +40,7 @@ def _embed(model, model_path, records, name, config, cache_dir):
 
 def run(args: argparse.Namespace) -> int:
     from dranet_keras.data.manifest import read_manifest
-    from dranet_keras.models.loading import load_dranet
+    from dranet_keras.models.loading import load_dranet, saved_config
 
     config = load_config(args.params, args.overrides)
     variant = args.variant or config.model.variant
@@ -49,10 +50,19 @@ def run(args: argparse.Namespace) -> int:
     if not model_path.is_file():
         raise UserError(f"model file {model_path} does not exist; train it first (dranet train --variant {variant})")
     split = read_manifest(manifest)
+    check_scorable(split.query, split.gallery, manifest)
+    # The image size and embedding width the model was built for, from its file, before it loads.
+    saved = saved_config(model_path)
+    trained = tuple(saved["input_shape"][:2])
+    if trained != (config.model.height, config.model.width):
+        raise UserError(
+            f"model.height/width: {config.model.height}x{config.model.width}, but {model_path} was trained at "
+            f"{trained[0]}x{trained[1]}; evaluate with --set model.height={trained[0]} --set model.width={trained[1]}"
+        )
     evaluation = config.eval
     if evaluation.rerank:
-        # Before the model loads: 2 * reduce_dim bounds the embedding size of every variant.
-        check_rerank_fits(len(split.query), len(split.gallery), 2 * config.model.reduce_dim,
+        # 2 * reduce_dim bounds the embedding size of every variant.
+        check_rerank_fits(len(split.query), len(split.gallery), 2 * saved["reduce_dim"],
                           evaluation.rerank_k1, evaluation.memory_gb, evaluation.rerank_max_hours)
     start = time.perf_counter()
     model = load_dranet(model_path)

@@ -18,6 +18,7 @@ from dranet_keras.data.errors import CorruptImageError
 from dranet_keras.data.images import image_problem
 from dranet_keras.data.manifest import split_stats, write_manifest
 from dranet_keras.data.preview import contact_sheet
+from dranet_keras.evaluation.results import check_scorable
 from dranet_keras.io import atomic_write_json
 
 
@@ -79,6 +80,7 @@ def prepare(data: DataConfig, seed: int, preview_ids: int | None = None) -> dict
     split = load_dataset(data.name, data.root, **dataset_options(data, seed))
     loaded = time.perf_counter() - start
     split = validate_images(split, data.skip_corrupt, data.max_image_pixels)
+    check_scorable(split.query, split.gallery, f"data.name={data.name} at {data.root}")
     out = layout.prepared_dir(data.name, data.prepared_dir)
     write_manifest(split, out / layout.MANIFEST)
     stats = {"dataset": data.name, "synthetic": data.name == "synthetic", "root": data.root, **split_stats(split)}

@@ -42,14 +42,16 @@ def run(args: argparse.Namespace) -> int:
     from dranet_keras.data.manifest import read_manifest
     from dranet_keras.models import build_dranet
     from dranet_keras.models.loading import load_dranet
-    from dranet_keras.stages.train import train
+    from dranet_keras.stages.train import check_identities, train
 
     config = pretrain_config(load_config(args.params, args.overrides))
     manifest = Path(args.manifest or layout.manifest_path(config.data.name, config.data.prepared_dir))
     output_dir = layout.pretrain_dir(args.models_dir)
     backbone = output_dir / layout.BACKBONE
     if config.pretrain.epochs == 0:
-        num_ids = read_manifest(manifest).num_train_ids
+        split = read_manifest(manifest)
+        check_identities(split, manifest)
+        num_ids = split.num_train_ids
         keras.utils.set_random_seed(config.seed)
         save_backbone(build_dranet(num_ids, **{**config.model.arguments(), "variant": "baseline"}), backbone)
         meta = {"variant": "baseline", "dataset": config.data.name, "epochs": 0, "seed": config.seed, "wall_time_s": 0.0, "config": config_to_dict(config)}

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from dranet_keras import layout
 from dranet_keras.config import config_to_dict, load_config
-from dranet_keras.evaluation.results import chance_metrics, evaluate_embeddings, record_labels, write_results
+from dranet_keras.evaluation.chance import chance_metrics
+from dranet_keras.evaluation.results import evaluate_embeddings, record_labels, write_results
 from dranet_keras.io import atomic_write_json
 
 CHANCE_DRAWS = 5

@@ -20,7 +20,7 @@ from dranet_keras.data.records import Split
 from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_write_json
 from dranet_keras.run_lock import run_lock
-from dranet_keras.choices import VARIANTS
+from dranet_keras.choices import MAX_NUM_IDS, VARIANTS
 
 USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
 
@@ -35,14 +35,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", help="split manifest (default: <data.prepared_dir>/<data.name>/manifest.csv)")
 
 
+def check_identities(split: Split, manifest: Path) -> None:
+    """Refuse a training split a DRANet cannot classify: one identity (nothing to learn), or
+    more than a saved model may ask for (`MAX_NUM_IDS`: it would not load again)."""
+    if not 2 <= split.num_train_ids <= MAX_NUM_IDS:
+        raise UserError(f"{manifest}: the training split has {split.num_train_ids} identities, expected 2 to {MAX_NUM_IDS}")
+
+
 def check_trainable(config: Config, split: Split, manifest: Path) -> None:
-    """Refuse, in one line and before TensorFlow starts, a batch the training split cannot fill."""
+    """Refuse, in one line and before TensorFlow starts, a split or a batch that cannot train."""
     train = config.train
     if not split.train:
         raise UserError(
             f"{manifest} has no training images ({config.data.name} is evaluation-only): train on another data set "
             "and evaluate its model here with `dranet evaluate --model <model.keras>` (docs/occluded-data.md)"
         )
+    check_identities(split, manifest)
     if len(split.train) < train.batch_size:
         raise UserError(f"train.batch_size={train.batch_size} is larger than the {len(split.train)} training images in {manifest}")
     if train.sampler == "pk":
@@ -119,23 +127,12 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
     model, history = fit_dranet(
         data,
         lambda: build_dranet(num_ids, **arguments),
-        epochs=train.epochs,
+        **train.fit_arguments(),
         steps_per_epoch=steps,
-        optimizer=train.optimizer,
-        learning_rate=train.learning_rate,
-        weight_decay=train.weight_decay,
-        momentum=train.momentum,
-        warmup_epochs=train.warmup_epochs,
-        warmup_factor=train.warmup_factor,
-        schedule=train.schedule,
-        lr_milestones=train.lr_milestones,
-        lr_gamma=train.lr_gamma,
         output_dir=output_dir,
         mixed_precision=policy,
         strategy=strategy,
         seed=config.seed,
-        deterministic=train.deterministic,
-        run_eagerly=train.run_eagerly,
     )
     losses = history.history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):

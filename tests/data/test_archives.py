@@ -93,3 +93,44 @@ def test_total_size_cap_names_the_key(tmp_path):
         handle.addfile(info, io.BytesIO(bytes(info.size)))
     with pytest.raises(DatasetError, match="bomb.tar.gz: .*data.max_extract_ratio"):
         extract_archive(tmp_path / "bomb.tar.gz", tmp_path / "out2")
+
+
+def _zip_with(path: Path, flag_bits: int = 0, compress_type: int = zipfile.ZIP_STORED) -> Path:
+    """A one-member zip whose header says `flag_bits` (0x1: encrypted) and `compress_type`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as handle:
+        handle.writestr("data/0001_c1_a.jpg", b"x" * 64)
+    data = bytearray(buffer.getvalue())
+    for signature, flags_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):  # local and central headers
+        start = data.index(signature)
+        data[start + flags_at : start + flags_at + 2] = flag_bits.to_bytes(2, "little")
+        data[start + method_at : start + method_at + 2] = compress_type.to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _truncated_tar_gz(path: Path) -> Path:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as handle:
+        payload = bytes(range(256)) * 400
+        info = tarfile.TarInfo("data/0001_c1_a.jpg")
+        info.size = len(payload)
+        handle.addfile(info, io.BytesIO(payload))
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: _zip_with(p / "locked.zip", flag_bits=0x1), r"locked.zip: member 'data/0001_c1_a.jpg' is encrypted"),
+        (lambda p: _zip_with(p / "zstd.zip", compress_type=93), r"zstd.zip: cannot extract \(.*compression method.*\); expected a complete zip"),
+        (lambda p: _truncated_tar_gz(p / "cut.tar.gz"), r"cut.tar.gz: cannot extract \(.*\); expected a complete zip"),
+    ],
+)
+def test_archives_python_cannot_extract_are_one_line_errors(tmp_path, make, message):
+    archive = make(tmp_path)
+    with pytest.raises(DatasetError, match=message) as error:
+        extract_archive(archive, tmp_path / "out")
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "out").exists()  # nothing half-extracted

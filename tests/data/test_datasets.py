@@ -188,3 +188,31 @@ def test_msmt17_binary_list_and_camera_0_are_one_line_errors(tmp_path):
     (root / "list_train.txt").write_bytes(bytes(range(128, 256)))
     with pytest.raises(DatasetError, match=r"list_train.txt: not a text file"):
         load_dataset("msmt17", root)
+
+
+def test_folder_cameras_1_and_01_are_two_cameras_in_one_order(tmp_path):
+    """Numeric order first, then spelling: the manifest does not depend on PYTHONHASHSEED."""
+    import os
+    import subprocess
+    import sys
+
+    files = {"train/0001": ["1_a.jpg", "01_b.jpg"], "train/0002": ["01_c.jpg"], "query/0003": ["1_d.jpg"], "gallery/0003": ["01_e.jpg"]}
+    root = make_tree(tmp_path / "mine", files)
+    split = load_dataset("folder", root)
+    assert [(Path(r.path).name, r.camid) for r in split.train] == [("01_b.jpg", 0), ("1_a.jpg", 1), ("01_c.jpg", 0)]
+    code = (f"from dranet_keras.data import load_dataset; s = load_dataset('folder', {str(root)!r}); "
+            "print([r.camid for r in s.train + s.query + s.gallery])")
+    seen = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                           capture_output=True, text=True, check=True).stdout for seed in (0, 1, 2, 3)}
+    assert seen == {"[0, 1, 0, 1, 0]\n"}
+
+
+def test_a_file_name_that_is_not_utf8_is_one_line_naming_it(tmp_path):
+    import os
+
+    root = make_tree(tmp_path / "mine", {"train/0001": ["c1_a.jpg"], "train/0002": ["c1_b.jpg"], "query/0003": ["c1_c.jpg"],
+                                          "gallery/0003": ["c2_d.jpg"]})
+    write_image(Path(os.fsdecode(bytes(root / "train" / "0001") + b"/c2_\xff.jpg")))
+    with pytest.raises(DatasetError, match=r"0001/c2_\\xff.jpg: file name is not UTF-8; rename it") as error:
+        load_dataset("folder", root)
+    str(error.value).encode("utf-8")  # the message itself prints anywhere

@@ -67,7 +67,11 @@ def test_dranet_evaluate_end_to_end(tmp_path, capsys):
     assert {key: value for key, value in again.items() if key != "wall_time_s"} == first
 
 
-def test_too_large_rerank_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
+def _refusal_before_the_model_loads(tmp_path, capsys, monkeypatch, params, records=None, input_shape=(256, 128, 3)) -> str:
+    """`dranet evaluate`'s one-line error, with a model file that holds only its config.json
+    (what is read before the model loads) and a loader that fails the test if it is reached."""
+    import zipfile
+
     from dranet_keras.cli import main
     from dranet_keras.data.manifest import write_manifest
     from dranet_keras.data.records import Split
@@ -76,16 +80,37 @@ def test_too_large_rerank_refused_before_the_model_loads(tmp_path, capsys, monke
         raise AssertionError("the model must not be loaded")
 
     monkeypatch.setattr(loading, "load_dranet", load_model)
-    records = [Record(f"{i}.jpg", i % 5, i % 2) for i in range(40)]
+    records = records or [Record(f"{i}.jpg", i % 5, i % 2) for i in range(40)]
     write_manifest(Split([], records[:10], records[10:]), tmp_path / "manifest.csv")
-    (tmp_path / "model.keras").write_bytes(b"not loaded")
-    (tmp_path / "params.yaml").write_text("eval: {rerank_max_hours: 1.0e-12}\n")
+    config = {"num_ids": 5, "input_shape": list(input_shape), "reduce_dim": 1024}
+    with zipfile.ZipFile(tmp_path / "model.keras", "w") as archive:
+        archive.writestr("config.json", json.dumps({"class_name": "DRANet", "registered_name": "dranet_keras>DRANet", "config": config}))
+    (tmp_path / "params.yaml").write_text(params)
     code = main(["evaluate", "--params", str(tmp_path / "params.yaml"), "--model", str(tmp_path / "model.keras"),
                  "--manifest", str(tmp_path / "manifest.csv"), "--output-dir", str(tmp_path / "out")])
     assert code == 2
     error = capsys.readouterr().err.strip()
-    assert "re-ranking 10 queries x 30 gallery images" in error and "eval.rerank=false" in error
     assert len(error.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    return error
+
+
+def test_too_large_rerank_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    error = _refusal_before_the_model_loads(tmp_path, capsys, monkeypatch, "eval: {rerank_max_hours: 1.0e-12}\n")
+    assert "re-ranking 10 queries x 30 gallery images" in error and "eval.rerank=false" in error
+
+
+def test_an_image_size_other_than_the_models_is_refused_before_it_loads(tmp_path, capsys, monkeypatch):
+    error = _refusal_before_the_model_loads(tmp_path, capsys, monkeypatch, "model: {height: 64, width: 32}\n", input_shape=(128, 64, 3))
+    assert "model.height/width: 64x32, but" in error and "was trained at 128x64" in error
+    assert "--set model.height=128 --set model.width=64" in error
+
+
+def test_a_gallery_without_a_cross_camera_match_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    # every gallery image of a query's identity is from the query's own camera
+    records = [Record(f"q{i}.jpg", i, 0) for i in range(10)] + [Record(f"g{i}.jpg", i % 10, 0) for i in range(30)]
+    error = _refusal_before_the_model_loads(tmp_path, capsys, monkeypatch, "{}\n", records=records)
+    assert "manifest.csv: no query has a gallery image of its identity from another camera" in error
 
 
 def test_missing_model_is_one_line_error(tmp_path, capsys):

@@ -9,7 +9,7 @@ import pytest
 from dranet_keras.cli import main
 from dranet_keras.data.manifest import write_manifest
 from dranet_keras.data.records import Record, Split
-from dranet_keras.evaluation.results import chance_metrics
+from dranet_keras.evaluation.chance import chance_metrics
 from tests.formats import check as check_format
 from tests.report.pipeline_fixtures import person_image
 

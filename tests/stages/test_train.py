@@ -36,12 +36,16 @@ def _manifest(tmp_path, images_per_id=(3, 3, 2, 2)):
         (["train.batch_size=12"], "train.batch_size=12 is larger than the 10 training images"),
         (["train.sampler=pk", "train.batch_size=10", "train.instances_per_id=2"], "needs 5 identities, .* has 4"),
         (["train.sampler=pk", "train.batch_size=8", "train.instances_per_id=4"], "instances_per_id=4 but no identity .* more than 3"),
+        (["train.batch_size=2", "--images-per-id=5"], "the training split has 1 identities, expected 2 to 50000"),
     ],
 )
 def test_infeasible_batches_are_refused_before_tensorflow(tmp_path, capsys, overrides, message):
     import re
 
-    args = ["train", "--params", str(_params(tmp_path)), "--manifest", str(_manifest(tmp_path)), "--models-dir", str(tmp_path)]
+    images_per_id = [int(item.split("=")[1]) for item in overrides if item.startswith("--images-per-id")] or (3, 3, 2, 2)
+    overrides = [item for item in overrides if not item.startswith("--images-per-id")]
+    manifest = _manifest(tmp_path, images_per_id)
+    args = ["train", "--params", str(_params(tmp_path)), "--manifest", str(manifest), "--models-dir", str(tmp_path)]
     for item in overrides:
         args += ["--set", item]
     assert main(args) == 2
@@ -115,3 +119,11 @@ def test_rerun_after_a_kill_in_the_final_save_finishes_with_a_final_loss(tmp_pat
     assert meta["final_loss"] == pytest.approx(float(log[-1]["loss"]))
     assert (out / "model.keras").is_file() and not (out / "backup").exists()
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+def test_pretraining_zero_epochs_on_one_identity_is_refused_in_one_line(tmp_path, capsys):
+    args = ["pretrain", "--params", str(_params(tmp_path)), "--manifest", str(_manifest(tmp_path, (5,))),
+            "--models-dir", str(tmp_path)]  # (the default batch of 64 is not checked: nothing trains)
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "the training split has 1 identities" in error, error

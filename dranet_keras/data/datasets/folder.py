@@ -30,7 +30,8 @@ SPLITS = ("train", "query", "gallery")
 
 
 def _camera_key(name: str):
-    return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
+    # numbers in numeric order, then by spelling: "1" and "01" are two cameras, always in one order
+    return (0, int(name), name) if name.lstrip("-").isdigit() else (1, 0, name)
 
 
 def _list_split(root: Path, split: str, spellings: dict[int, Path]) -> list[tuple[Path, int, str]]:

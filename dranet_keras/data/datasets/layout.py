@@ -3,6 +3,7 @@ re-id conventions (junk dropped, train pids relabelled 0..N-1 in sorted order)."
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Iterable
@@ -51,9 +52,23 @@ def require_file(path: Path, layout: str) -> Path:
     return path
 
 
+def non_utf8_name(path: Path) -> str | None:
+    """`path` shown with its undecodable bytes escaped when its name is not UTF-8, else None
+    (the manifest is UTF-8 text and TensorFlow takes UTF-8 file names)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return None
+
+
 def list_images(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
     """Image files directly in `folder`, sorted by name (so relabelling is deterministic)."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.is_file())
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.is_file())
+    for path in paths:
+        if (shown := non_utf8_name(path)) is not None:
+            raise DatasetError(f"{shown}: file name is not UTF-8; rename it")
+    return paths
 
 
 def parse_names(paths: Iterable[Path], pattern: re.Pattern, layout: str) -> list[Record]:
