@@ -22,7 +22,8 @@ def load_dranet(path):
 
     import keras
 
-    from dranet_keras.models import DRANet  # importing the package registers every custom object
+    from dranet_keras.models import DRANet  # importing the package registers the layers and the model
+    from dranet_keras.training.schedule import WarmupDecay  # noqa: F401  (the LR schedule a saved optimizer holds)
 
     try:
         model = keras.saving.load_model(path, safe_mode=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import math
 import platform
 import time
@@ -56,12 +55,6 @@ def check_trainable(config: Config, split: Split, manifest: Path) -> None:
             )
 
 
-def _final_loss(log_path: Path) -> float:
-    """The loss of the last epoch in the training log (this run may have resumed after it)."""
-    with open(log_path, newline="") as handle:
-        return float(list(csv.DictReader(handle))[-1]["loss"])
-
-
 def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dict:
     """Train `variant` as `config` says; returns the train_meta.json it writes."""
     if not manifest.is_file():
@@ -86,6 +79,7 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
     from dranet_keras.models import build_dranet
     from dranet_keras.precision import policy_name, resolve_policy
     from dranet_keras.training import fit_dranet, make_strategy
+    from dranet_keras.training.callbacks import final_loss
 
     strategy = make_strategy(config.train.strategy)  # before any other TensorFlow work
     policy, why = resolve_policy(config.train.mixed_precision)
@@ -149,7 +143,7 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
         "num_ids": num_ids,
         "num_train_images": len(split.train),
         "seed": config.seed,
-        "final_loss": _final_loss(output_dir / layout.TRAINING_LOG),
+        "final_loss": final_loss(output_dir / layout.TRAINING_LOG),
         "wall_time_s": round(time.perf_counter() - start, 1),
         "strategy": train.strategy,
         "replicas": strategy.num_replicas_in_sync,
