@@ -2,9 +2,12 @@
 
 Python's `zipfile` silently rewrites member names that escape the target ("../x" -> "x") and
 `tarfile` before the "data" filter extracted them; a re-id archive never needs either, so any
-member that would land outside the target folder (absolute path, "..", a link pointing out) is
-rejected with an error naming the archive and the member, before anything is written; so is
-an archive that would expand beyond a size or ratio cap (a "zip bomb").
+member that would land outside the target folder (absolute path, "..", a link pointing out) is rejected with an
+error naming the archive and the member, before anything is written; so is an archive that
+would expand beyond a size or ratio cap (a "zip bomb"). Link members (symbolic or hard) are
+refused outright: re-id data sets hold only folders and images, and checking a link's target
+as text misses chains of links (CVE-2025-4517 bypasses the "data" filter of Python < 3.11.13
+that way). With no link in a fresh folder, every member's name, checked as text, is where it lands.
 """
 
 from __future__ import annotations
@@ -46,6 +49,15 @@ def _check_member(archive: Path, target: Path, name: str, link: str | None = Non
         raise DatasetError(f"{archive}: link {name!r} -> {link!r} points outside {target}; refusing to extract")
 
 
+def _refuse_link(archive: Path, member: tarfile.TarInfo) -> None:
+    if member.issym() or member.islnk():
+        kind = "symbolic" if member.issym() else "hard"
+        raise DatasetError(
+            f"{archive}: member {member.name!r} is a {kind} link (to {member.linkname!r}); re-id data sets hold only "
+            "folders and images: refusing to extract (unpack it yourself and point data.root at the folder)"
+        )
+
+
 def _check_size(archive: Path, total: int, max_bytes: int, max_ratio: int) -> None:
     """Refuse a decompression bomb: `total` (the members' declared sizes, which zipfile and
     tarfile do not read past) above `max_bytes`, or above `max_ratio` x the archive's size."""
@@ -76,6 +88,7 @@ def _extract_tar(archive: Path, target: Path, max_bytes: int, max_ratio: int) ->
         members = handle.getmembers()
         for member in members:
             _check_member(archive, target, member.name, member.linkname if member.issym() or member.islnk() else None)
+            _refuse_link(archive, member)  # also one whose target, read as text, stays inside
         _check_size(archive, sum(member.size for member in members), max_bytes, max_ratio)
         handle.extractall(target, filter="data")
 
