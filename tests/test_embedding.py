@@ -111,3 +111,17 @@ def test_dranet_embed_end_to_end_and_its_user_errors(folder, model, tmp_path, ca
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert not (tmp_path / "again.npy").exists()
+
+
+@pytest.mark.slow  # saves and reloads a ResNet50 and traces its inference (10-20 s)
+def test_dranet_embed_refuses_a_model_whose_embeddings_are_nan(folder, tmp_path, capsys):
+    root, _ = folder
+    broken = build_dranet(5, "dra", input_shape=SHAPE)
+    broken.set_weights([np.full(w.shape, np.nan, w.dtype) for w in broken.get_weights()])  # a diverged run's model
+    model_path = tmp_path / "nan.keras"
+    broken.save(model_path)
+    out = tmp_path / "feats.npy"
+    assert main(["embed", "--model", str(model_path), "--images", str(root), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NaN or infinite embeddings for 3 of 3 images" in err
+    assert not out.exists() and not out.with_suffix(".txt").exists()

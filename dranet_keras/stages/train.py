@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
+import hashlib
 import platform
 import time
 from collections import Counter
@@ -22,10 +22,6 @@ from dranet_keras.run_lock import run_lock
 from dranet_keras.choices import VARIANTS
 
 USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
-
-
-class TrainingDivergedError(UserError):
-    """The loss became NaN/inf (TerminateOnNaN stopped the run)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +51,29 @@ def check_trainable(config: Config, split: Split, manifest: Path) -> None:
             )
 
 
+def data_signature(config: Config, manifest: Path) -> dict:
+    """What, beside `fit_dranet`'s own arguments, makes a run: the data pipeline's keys and the
+    split manifest's content (a backup resumes only a run that agrees on them)."""
+    return {
+        **{f"train.{key}": value for key, value in pipeline_arguments(config).items()},
+        "data.skip_corrupt": config.data.skip_corrupt,
+        "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+    }
+
+
+def pipeline_arguments(config: Config) -> dict:
+    """`data.pipeline.train_dataset`'s sampling and augmentation keyword arguments."""
+    train = config.train
+    return {
+        "batch_size": train.batch_size,
+        "sampler": train.sampler,
+        "instances_per_id": train.instances_per_id,
+        "flip": train.flip,
+        "pad": train.pad,
+        "random_erasing": train.random_erasing,
+    }
+
+
 def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dict:
     """Train `variant` as `config` says; returns the train_meta.json it writes."""
     if not manifest.is_file():
@@ -68,35 +87,28 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
     # (inside fit_dranet, once it knows which worker it is).
     multi_worker = config.train.strategy == "multi_worker"
     with contextlib.nullcontext() if multi_worker else run_lock(output_dir):
-        return _train(config, variant, split, output_dir)
+        return _train(config, variant, split, output_dir, data_signature(config, manifest))
 
 
-def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict:
+def _train(config: Config, variant: str, split: Split, output_dir: Path, signature: dict) -> dict:
     import keras
     import tensorflow as tf
 
     from dranet_keras.data.pipeline import train_dataset
     from dranet_keras.models import build_dranet
     from dranet_keras.precision import policy_name, resolve_policy
-    from dranet_keras.training import fit_dranet, make_strategy
-    from dranet_keras.training.callbacks import final_loss
+    from dranet_keras.training import fit_dranet, make_strategy, worker_role
+    from dranet_keras.training.callbacks import TrainingDivergedError, final_loss
 
     strategy = make_strategy(config.train.strategy)  # before any other TensorFlow work
     policy, why = resolve_policy(config.train.mixed_precision)
     num_ids = split.num_train_ids
     train, size = config.train, (config.model.height, config.model.width)
-    data = train_dataset(
-        split.train,
-        size,
-        train.batch_size,
-        sampler=train.sampler,
-        instances_per_id=train.instances_per_id,
-        flip=train.flip,
-        pad=train.pad,
-        random_erasing=train.random_erasing,
-        seed=config.seed,
-        skip_corrupt=config.data.skip_corrupt,
-    )
+
+    def data(first_epoch: int):
+        options = {**pipeline_arguments(config), "seed": config.seed, "skip_corrupt": config.data.skip_corrupt}
+        return train_dataset(split.train, size, first_epoch=first_epoch, **options)
+
     steps = train.steps_per_epoch or len(split.train) // train.batch_size
     print(
         f"dranet train: {variant} on {config.data.name}: {len(split.train)} images of {num_ids} ids, "
@@ -105,33 +117,36 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
     )
     start = time.perf_counter()
     arguments = {**config.model.arguments(), "variant": variant}
-    model, history = fit_dranet(
-        data,
-        lambda: build_dranet(num_ids, **arguments),
-        epochs=train.epochs,
-        steps_per_epoch=steps,
-        optimizer=train.optimizer,
-        learning_rate=train.learning_rate,
-        weight_decay=train.weight_decay,
-        momentum=train.momentum,
-        warmup_epochs=train.warmup_epochs,
-        warmup_factor=train.warmup_factor,
-        schedule=train.schedule,
-        lr_milestones=train.lr_milestones,
-        lr_gamma=train.lr_gamma,
-        output_dir=output_dir,
-        mixed_precision=policy,
-        strategy=strategy,
-        seed=config.seed,
-        deterministic=train.deterministic,
-        run_eagerly=train.run_eagerly,
-    )
-    losses = history.history.get("loss", [])
-    if losses and not math.isfinite(losses[-1]):
-        raise TrainingDivergedError(
-            f"training {variant} diverged (loss {losses[-1]} in epoch {history.epoch[-1]}); "
-            "lower train.learning_rate or lengthen train.warmup_epochs"
+    try:
+        model, history = fit_dranet(
+            data,
+            lambda: build_dranet(num_ids, **arguments),
+            epochs=train.epochs,
+            steps_per_epoch=steps,
+            optimizer=train.optimizer,
+            learning_rate=train.learning_rate,
+            weight_decay=train.weight_decay,
+            momentum=train.momentum,
+            warmup_epochs=train.warmup_epochs,
+            warmup_factor=train.warmup_factor,
+            schedule=train.schedule,
+            lr_milestones=train.lr_milestones,
+            lr_gamma=train.lr_gamma,
+            output_dir=output_dir,
+            signature=signature,
+            mixed_precision=policy,
+            strategy=strategy,
+            seed=config.seed,
+            deterministic=train.deterministic,
+            run_eagerly=train.run_eagerly,
         )
+    except TrainingDivergedError as error:
+        raise TrainingDivergedError(f"{variant}: {error}; lower train.learning_rate or lengthen train.warmup_epochs") from None
+    losses = history.history.get("loss", [])
+    is_chief, role = worker_role(strategy)
+    if not is_chief:  # only the chief writes (and so reads) the log, the model and the meta
+        print(f"dranet train: {variant}: {role} done ({len(losses)} epochs); the chief writes the outputs")
+        return {}
     meta = {
         "variant": variant,
         "dataset": config.data.name,

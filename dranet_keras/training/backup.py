@@ -89,9 +89,10 @@ def restore_backup(model: keras.Model, backup_dir: Path) -> int | None:
     return None
 
 
-def remove_temp_files_of_run(output_dir: Path, backup_dir: Path) -> None:
-    """What a killed run's atomic writes left behind (only safe under the folder's lock)."""
-    for name in (layout.TRAINING_LOG, layout.MODEL, layout.TRAIN_META):
+def remove_temp_files_of_run(output_dir: Path | None, backup_dir: Path) -> None:
+    """What a killed run's atomic writes left behind in `output_dir` (only safe under the
+    folder's lock; None: a non-chief worker, which writes only its own `backup_dir`)."""
+    for name in (layout.TRAINING_LOG, layout.MODEL, layout.TRAIN_META) if output_dir is not None else ():
         remove_temp_files(output_dir / name)
     if backup_dir.is_dir():
         for path in backup_dir.glob(".*"):
@@ -100,16 +101,17 @@ def remove_temp_files_of_run(output_dir: Path, backup_dir: Path) -> None:
 
 
 def check_resume_signature(backup_dir: Path, signature: dict, resuming: bool) -> None:
-    """Refuse to resume a backup of a different model/optimiser; record it for a fresh run."""
+    """Refuse to resume a backup of a different run (any entry of `signature` changed: model,
+    schedule, data, ...), leaving it as it is; record the signature for a fresh run."""
     path = backup_dir / "run.json"
     if resuming and path.is_file():
         saved = json.loads(path.read_text())
-        changed = sorted(key for key in signature if saved.get(key) != signature[key])
+        changed = sorted(key for key in {*signature, *saved} if saved.get(key) != signature.get(key))
         if changed:
             raise ResumeMismatchError(
                 f"{backup_dir} holds an interrupted run with different {', '.join(changed)} "
-                f"(saved {[saved.get(k) for k in changed]}, now {[signature[k] for k in changed]}); "
-                "delete that folder to start afresh"
+                f"(saved {[saved.get(k) for k in changed]}, now {[signature.get(k) for k in changed]}); "
+                f"rerun with the saved values to resume it, or delete {backup_dir} to start afresh"
             )
     else:
         atomic_write_json(path, signature)

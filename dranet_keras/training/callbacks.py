@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 
 import keras
 from keras import ops
 
+from dranet_keras.errors import UserError
 from dranet_keras.io import atomic_path, atomic_write_text
+
+
+class TrainingDivergedError(UserError):
+    """The loss became NaN or infinite."""
 
 
 def read_log(path: Path) -> list[dict]:
@@ -68,14 +74,34 @@ class CSVLog(keras.callbacks.Callback):
     row) and adds empty `val_*` columns when there is no validation data.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, first_epoch: int = 0):
         super().__init__()
         self.path = Path(path)
+        self.first_epoch = first_epoch  # the first write drops rows from here on (an earlier run's)
 
     def on_epoch_end(self, epoch, logs=None):
         rows = read_log(self.path)
+        if epoch == self.first_epoch:
+            rows = [row for row in rows if int(row["epoch"]) < self.first_epoch]
         rows.append({"epoch": epoch, **{key: float(value) for key, value in sorted((logs or {}).items())}})
         write_log(self.path, rows, list(rows[-1]))
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Raise `TrainingDivergedError` at the first step whose loss is not finite.
+
+    Instead of `keras.callbacks.TerminateOnNaN`, which lets the epoch end: the callbacks after
+    it would log the NaN row, back up and save the NaN weights, and delete the good backup.
+    Put it first in the list: an exception stops `fit` before any other callback sees the step.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(f"training diverged (loss {loss} in epoch {self.epoch}, step {batch})")
 
 
 class LearningRateLogger(keras.callbacks.Callback):

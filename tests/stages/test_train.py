@@ -2,6 +2,8 @@
 
 import pytest
 
+from dranet_keras.config import load_config
+
 from dranet_keras.cli import main
 
 
@@ -115,3 +117,39 @@ def test_rerun_after_a_kill_in_the_final_save_finishes_with_a_final_loss(tmp_pat
     assert meta["final_loss"] == pytest.approx(float(log[-1]["loss"]))
     assert (out / "model.keras").is_file() and not (out / "backup").exists()
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+def test_the_resume_signature_covers_every_train_key_that_changes_the_trajectory(tmp_path):
+    """fit_dranet's own arguments, the precision policy and the replicas (strategy), and the
+    stage's data signature: every train.* key but run_eagerly (an execution choice)."""
+    import dataclasses
+
+    from dranet_keras.config import TrainConfig
+    from dranet_keras.stages.train import data_signature, pipeline_arguments
+    from dranet_keras.training.fit import TRAJECTORY_ARGUMENTS
+
+    config = load_config(_params(tmp_path))
+    covered = {*TRAJECTORY_ARGUMENTS, "mixed_precision", "strategy", *pipeline_arguments(config)}
+    assert {f.name for f in dataclasses.fields(TrainConfig)} - covered == {"run_eagerly"}
+    manifest = _manifest(tmp_path)
+    before = data_signature(config, manifest)
+    assert {key for key in before if key.startswith("train.")} == {f"train.{key}" for key in pipeline_arguments(config)}
+    manifest.write_text(manifest.read_text().replace("x/0_0.jpg,0", "x/0_0.jpg,1"))  # same ids count, one label moved
+    assert data_signature(config, manifest)["manifest_sha256"] != before["manifest_sha256"]
+
+
+def test_a_changed_key_refuses_the_resume_in_one_line_and_keeps_the_backup(tmp_path):
+    import json
+
+    from dranet_keras.training.backup import ResumeMismatchError, check_resume_signature
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    check_resume_signature(backup, {"learning_rate": 0.001, "train.pad": 10, "epochs": 4}, resuming=False)
+    (backup / "training_metadata.json").write_text("{}")
+    with pytest.raises(ResumeMismatchError) as error:
+        check_resume_signature(backup, {"learning_rate": 0.002, "train.pad": 10, "epochs": 2}, resuming=True)
+    message = str(error.value)
+    assert message.count("\n") == 0 and "different epochs, learning_rate (saved [4, 0.001], now [2, 0.002])" in message
+    assert f"rerun with the saved values to resume it, or delete {backup} to start afresh" in message
+    assert json.loads((backup / "run.json").read_text())["learning_rate"] == 0.001  # the backup's record kept
