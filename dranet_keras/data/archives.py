@@ -12,6 +12,7 @@ that way). With no link in a fresh folder, every member's name, checked as text,
 
 from __future__ import annotations
 
+import json
 import tarfile
 import zipfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from dranet_keras.data.errors import DatasetError
 from dranet_keras.io import atomic_path
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+SOURCE = ".dranet-extracted-from.json"  # in an extraction folder: the archive it holds
 
 
 # Extraction caps (config.py's data.max_extract_bytes / max_extract_ratio read these).
@@ -103,13 +105,25 @@ def extract_archive(
     """Extract `archive` once into `destination` and return it.
 
     Extraction goes to a temporary sibling folder that is renamed when complete, so an
-    interrupted run leaves nothing half-extracted; an existing `destination` is reused as is.
-    An archive that would write more than `max_bytes`, or more than `max_ratio` times its own
-    size, is refused before anything is written.
+    interrupted run leaves nothing half-extracted. The folder records its archive (path, size,
+    modification time, in `SOURCE`): an existing `destination` is reused only for the same
+    archive, extracted again (replaced) for another one, and refused when it records none
+    (not ours to replace). An archive that would write more than `max_bytes`, or more than
+    `max_ratio` times its own size, is refused before anything is written.
     """
     archive, destination = Path(archive), Path(destination)
+    stat = archive.stat()
+    source = {"archive": str(archive.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     if destination.is_dir():
-        return destination
+        try:
+            recorded = json.loads((destination / SOURCE).read_text())
+        except (OSError, ValueError):
+            raise DatasetError(
+                f"{destination} exists but records no archive it was extracted from; to extract {archive} there, "
+                "delete it (or set data.extract_dir to another folder)"
+            ) from None
+        if recorded == source:
+            return destination
     with atomic_path(destination, directory=True) as staging:
         target = staging.resolve()
         try:
@@ -117,4 +131,5 @@ def extract_archive(
             extract(archive, target, max_bytes, max_ratio)
         except (zipfile.BadZipFile, tarfile.TarError, OSError) as error:
             raise DatasetError(f"{archive}: cannot extract ({error}); expected a zip or tar archive") from None
+        (staging / SOURCE).write_text(json.dumps(source) + "\n")
     return destination

@@ -7,6 +7,8 @@ TensorFlow; the signatures are those of the formats the tf.data pipeline decodes
 
 from __future__ import annotations
 
+import hashlib
+
 # First bytes of JPEG, PNG, BMP and GIF: what tf.io.decode_image reads (not WebP, TIFF, ...).
 SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"BM", b"GIF8")
 FORMATS = "JPEG/PNG/BMP/GIF"
@@ -38,3 +40,13 @@ def image_problem(path, max_pixels: int, decode: bool = True) -> str | None:
     except (OSError, SyntaxError, ValueError) as error:
         return f"cannot be decoded ({error})"
     return None
+
+
+def content_digest(paths) -> str:
+    """SHA-256 over the files' paths and bytes, in the given order: changes when any image
+    changes under the same name (what DVC's dependency on the manifest alone would miss)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            digest.update(f"{path}\0".encode() + hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()

@@ -152,3 +152,30 @@ def test_a_link_inside_the_folder_is_refused_too(tmp_path, kind):
     with pytest.raises(DatasetError, match=rf"member 'data/0001_c1s1_000002_00.jpg' is a {kind_name} link"):
         extract_archive(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def _tar_of(path: Path, name: str, payload: bytes) -> Path:
+    with tarfile.open(path, "w") as handle:
+        member = tarfile.TarInfo(f"set/{name}")
+        member.size = len(payload)
+        handle.addfile(member, io.BytesIO(payload))
+    return path
+
+
+def test_an_extraction_is_reused_only_for_its_own_archive(tmp_path):
+    """a.tar then b.tar into the same folder: b's files, not a's stale ones; a folder that
+    records no archive (a user's) is refused, untouched."""
+    destination = tmp_path / "raw" / "set"
+    extract_archive(_tar_of(tmp_path / "a.tar", "a.jpg", b"a"), destination)
+    assert (destination / "set" / "a.jpg").read_bytes() == b"a"
+    extract_archive(tmp_path / "a.tar", destination)  # the same archive: reused
+    extract_archive(_tar_of(tmp_path / "b.tar", "b.jpg", b"b"), destination)
+    assert sorted(p.name for p in (destination / "set").iterdir()) == ["b.jpg"]
+    assert str(tmp_path / "b.tar") in (destination / ".dranet-extracted-from.json").read_text()
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(DatasetError, match=rf"{mine} exists but records no archive .* delete it \(or set data.extract_dir"):
+        extract_archive(tmp_path / "a.tar", mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]

@@ -37,6 +37,19 @@ def test_prepare_synthetic_with_preview(tmp_path):
         assert sheet.width > 3 * 64 and sheet.height > 3 * 128  # 3 ids x 3 cameras of 128x64
 
 
+def test_new_images_under_the_same_paths_change_stats_json_not_the_manifest(tmp_path):
+    """data.synthetic_height 64 -> 72 regenerates every image under its old name: manifest.csv
+    stays byte for byte, stats.json's images_sha256 (a DVC dependency of every later stage) changes."""
+    out = tmp_path / "prepared" / "synthetic"
+    digests, manifests = [], []
+    for height in (64, 72, 64):
+        assert main(prepare_args(tmp_path, [*TINY, f"data.root={tmp_path / 'synthetic'}", f"data.synthetic_height={height}"])) == 0
+        manifests.append((out / "manifest.csv").read_bytes())
+        digests.append(json.loads((out / "stats.json").read_text())["images_sha256"])
+    assert manifests[0] == manifests[1] == manifests[2]
+    assert digests[0] != digests[1] and digests[0] == digests[2]
+
+
 def test_prepare_reports_corrupt_images(tmp_path, capsys):
     root = make_tree(tmp_path / "market", MARKET_FILES)
     bad = root / "query" / "0003_c1s1_000101_00.jpg"
