@@ -23,11 +23,15 @@ def image_problem(path, max_pixels: int, decode: bool = True) -> str | None:
 
     try:
         with open(path, "rb") as handle:
-            head = handle.read(8)
+            head = handle.read(32)
     except OSError as error:
         return f"cannot be read ({error.strerror})"
     if not head.startswith(SIGNATURES):
         return f"is not a {FORMATS} file (TensorFlow cannot decode it, whatever its name)"
+    bits = _bmp_bits(head)
+    if bits is not None and bits not in (24, 32):
+        # tf.io.decode_bmp returns a palette BMP's indices as grey and fails on 1-bit ones
+        return f"is a {bits}-bit BMP, which TensorFlow decodes wrongly; save it as a 24-bit BMP, PNG or JPEG"
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -40,6 +44,14 @@ def image_problem(path, max_pixels: int, decode: bool = True) -> str | None:
     except (OSError, SyntaxError, ValueError) as error:
         return f"cannot be decoded ({error})"
     return None
+
+
+def _bmp_bits(head: bytes) -> int | None:
+    """Bits per pixel of a BMP from its first 32 bytes (None: not a BMP, or too short)."""
+    if not head.startswith(b"BM") or len(head) < 30:
+        return None
+    offset = 24 if int.from_bytes(head[14:18], "little") == 12 else 28  # OS/2 1.x header, else Windows
+    return int.from_bytes(head[offset : offset + 2], "little")
 
 
 def content_digest(paths) -> str:

@@ -79,6 +79,29 @@ def test_a_format_tensorflow_cannot_decode_is_refused_whatever_its_name(tmp_path
     assert len(read_manifest(tmp_path / "prepared" / "market1501" / "manifest.csv").query) == 1
 
 
+@pytest.mark.parametrize("mode, bits", [("P", 8), ("1", 1)])  # Pillow writes no 4-bit BMP
+def test_bmps_tensorflow_decodes_wrongly_are_refused(tmp_path, capsys, mode, bits):
+    """Palette BMPs come out of tf.io.decode_bmp as grey indices, 1-bit ones as an error."""
+    import numpy as np
+
+    def save(path):
+        image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 8, 3), dtype=np.uint8))
+        image = image.convert("1") if mode == "1" else image.quantize(256)
+        image.save(path, format="BMP")
+        with open(path, "rb") as handle:
+            assert int.from_bytes(handle.read(30)[28:30], "little") == bits  # what Pillow wrote
+
+    root, args = _market_with(tmp_path, "0004_c2s1_000201_00.jpg", save)
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"0004_c2s1_000201_00.jpg is a {bits}-bit BMP, which TensorFlow decodes wrongly" in error
+
+
+def test_a_24_bit_bmp_passes(tmp_path):
+    root, args = _market_with(tmp_path, "0004_c2s1_000201_00.jpg", lambda p: Image.new("RGB", (8, 16), (9, 99, 199)).save(p, format="BMP"))
+    assert main(args) == 0
+
+
 def test_images_over_the_pixel_limit_are_refused_or_skipped(tmp_path, capsys):
     root, args = _market_with(tmp_path, "0004_c2s1_000201_00.png", lambda p: Image.new("RGB", (40, 30)).save(p))
     (root / "query" / "0004_c2s1_000201_00.jpg").unlink()
