@@ -73,6 +73,12 @@ def embed_folder(model, directory, *, batch_size: int = 64, flip: bool = False):
         for path in paths:  # TensorFlow's decode error does not say which file
             _check_decodes(path)
         raise ImageFolderError(f"images under {directory}: {error.message.splitlines()[0]}") from None
+    broken = int(np.sum(~np.isfinite(features).all(axis=1)))
+    if broken:
+        raise UserError(
+            f"the model gives NaN or infinite embeddings for {broken} of {len(paths)} images under {directory} "
+            "(its weights are not finite: a diverged training?); nothing written"
+        )
     return paths, features
 
 

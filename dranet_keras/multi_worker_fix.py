@@ -12,7 +12,7 @@ Keras 3 (checked up to 3.15.1) breaks `fit` in multi-worker mode in two places, 
   `axis=None`.
 
 `apply()` replaces exactly those two behaviours for multi-worker strategies and leaves every
-other strategy on Keras' own code. It is idempotent; `training.make_strategy` imports this
+other strategy on Keras' own code. It is idempotent; `training.distribute.make_strategy` imports this
 module and calls it for the `multi_worker` strategy only, so no other strategy depends on these
 Keras internals. `apply()` refuses a Keras outside the checked versions, or one whose patched
 functions changed signature, with a one-line error instead of patching blind;

@@ -17,9 +17,23 @@ SIGNATURE = "serving_default"
 OUTPUT_KEY = "embeddings"
 
 
+def check_replaceable(directory) -> None:
+    """Refuse an export target that exists and is not an export: a file, or a non-empty folder
+    without `saved_model.pb` (a user's folder must never be replaced)."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"export target {directory} exists and is not a directory")
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / "saved_model.pb").is_file():
+        raise UserError(
+            f"export target {directory} is a folder that holds no SavedModel (no saved_model.pb); "
+            "refusing to replace it: choose a new or empty --out"
+        )
+
+
 def export_saved_model(model, directory, *, tflite_path=None) -> Path:
     """Write `model` as an inference SavedModel at `directory` (atomically: a complete export
-    or the previous one, never half of one); optionally also a TFLite flatbuffer.
+    or the previous one, never half of one; an existing folder only if it is an export);
+    optionally also a TFLite flatbuffer.
 
     Returns the SavedModel directory. Its `serving_default` signature maps `images`
     (uint8, (None, height, width, 3)) to `embeddings` (float32, (None, embedding_dim)).
@@ -41,8 +55,7 @@ def export_saved_model(model, directory, *, tflite_path=None) -> Path:
         fn=embed,
         input_signature=[tf.TensorSpec((None, height, width, channels), tf.uint8, name="images")],
     )
-    if directory.exists() and not directory.is_dir():  # before the slow tracing
-        raise UserError(f"export target {directory} exists and is not a directory")
+    check_replaceable(directory)  # before the slow tracing
     with atomic_path(directory, directory=True) as staging:
         archive.write_out(str(staging), verbose=False)
     if tflite_path is not None:

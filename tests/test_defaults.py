@@ -64,7 +64,7 @@ CASES = {
         },
         {
             "output_dir": "None = write nothing (a notebook run)",
-            "backup_every_steps": "None = back up once per epoch",
+            "signature": "None = nothing beyond fit_dranet's own arguments identifies the run (the train stage adds its data)",
             "seed": "None = leave the process's random state alone (a library call must not reseed a notebook)",
             "jit_compile": "XLA compilation of ResNet50 costs minutes on a CPU; not a config knob",
             "callbacks": "extra Keras callbacks of the caller",

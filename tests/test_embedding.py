@@ -126,3 +126,17 @@ def test_an_output_that_is_a_folder_and_a_non_utf8_image_name_are_refused_before
     assert main(["embed", "--model", missing_model, "--images", str(root), "--out", str(tmp_path / "f.npy")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "\\xe9t\\xe9.png: file name is not UTF-8" in err, err
+
+
+@pytest.mark.slow  # saves and reloads a ResNet50 and traces its inference (10-20 s)
+def test_dranet_embed_refuses_a_model_whose_embeddings_are_nan(folder, tmp_path, capsys):
+    root, _ = folder
+    broken = build_dranet(5, "dra", input_shape=SHAPE)
+    broken.set_weights([np.full(w.shape, np.nan, w.dtype) for w in broken.get_weights()])  # a diverged run's model
+    model_path = tmp_path / "nan.keras"
+    broken.save(model_path)
+    out = tmp_path / "feats.npy"
+    assert main(["embed", "--model", str(model_path), "--images", str(root), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NaN or infinite embeddings for 3 of 3 images" in err
+    assert not out.exists() and not out.with_suffix(".txt").exists()

@@ -58,6 +58,11 @@ def test_dvc_yaml_paths_match_the_layout(stages):
     config = load_config(REPO / "params.yaml")
     prepared = layout.prepared_dir(config.data.name, config.data.prepared_dir)
     manifest = str(layout.manifest_path(config.data.name, config.data.prepared_dir))
+    stats = str(layout.prepared_dir(config.data.name, config.data.prepared_dir) / layout.STATS)
+    # every stage that reads images depends on stats.json, whose images_sha256 covers their content
+    for name, (_, _, deps) in stages.items():
+        if name != "prepare":
+            assert stats in deps, name
     _, outs, _ = stages["prepare"]
     assert outs == {str(prepared / name) for name in (layout.MANIFEST, layout.STATS, layout.PREVIEW)}
     backbone = str(layout.pretrain_dir() / layout.BACKBONE)

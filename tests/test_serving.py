@@ -32,6 +32,7 @@ def exported(tmp_path_factory):
 
     exports = directory / "exports"
     (exports / "dra").mkdir(parents=True)
+    (exports / "dra" / "saved_model.pb").write_bytes(b"an older export")
     (exports / "dra" / "stale.txt").write_text("from an older export")
     argv = ["export", "--model", str(directory / "model.keras"), "--out", str(exports / "dra")]
     assert main([*argv, "--tflite", str(exports / "dra.tflite")]) == 0
@@ -93,3 +94,18 @@ def test_export_of_a_missing_model_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "absent.keras" in err and "does not exist" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_export_refuses_to_replace_a_user_folder_in_one_line(tmp_path, capsys):
+    """A folder that is not an export (no saved_model.pb) is left as it was: exit 2, before the model loads."""
+    folder = tmp_path / "mine"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "thesis.txt").write_text("years of work")
+    (folder / "sub" / "data.csv").write_text("a,b\n1,2\n")
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"not read: the folder is refused first")
+    assert main(["export", "--model", str(model), "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"export target {folder} is a folder that holds no SavedModel" in err
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == ["sub", "sub/data.csv", "thesis.txt"]
+    assert (folder / "thesis.txt").read_text() == "years of work"

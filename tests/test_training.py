@@ -268,3 +268,95 @@ def test_corrupt_newest_backup_is_ignored_with_a_warning_and_the_previous_one_re
     assert result["epochs_run"] == 1 and result["iterations"] == 2 * 2  # epoch 1 again, from the previous state
     assert [r["epoch"] for r in _log(out)] == ["0", "1"]
     _assert_model_loads(out / "model.keras")
+
+
+class _Interrupt(Exception):
+    """Stands for a kill: raised after an epoch's backup is committed."""
+
+
+class _InterruptAfter(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.at = epoch
+
+    def on_epoch_end(self, epoch, logs=None):  # after fit_dranet's own callbacks: the backup is committed
+        if epoch == self.at:
+            raise _Interrupt
+
+
+def _pipeline_run(tmp_path, out, **options):
+    """fit_dranet on the real input pipeline (flip, pad + crop, erasing, shuffled order)."""
+    from PIL import Image
+
+    from dranet_keras.data.pipeline import train_dataset
+    from dranet_keras.data.records import Record
+
+    rng = np.random.default_rng(0)
+    records = []
+    for pid in range(4):
+        for k in range(4):
+            path = tmp_path / "images" / f"{pid}_{k}.png"
+            path.parent.mkdir(exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (*SHAPE[:2], 3), dtype=np.uint8)).save(path)
+            records.append(Record(str(path), pid, k % 2))
+    arguments = {"epochs": 3, "learning_rate": 1e-3, "warmup_epochs": 1, "lr_milestones": [2], "seed": 3, "deterministic": True,
+                 "mixed_precision": None, "run_eagerly": True, "verbose": 0, **options}
+    data = lambda first_epoch: train_dataset(records, SHAPE[:2], 8, pad=4, random_erasing=0.5, seed=3, first_epoch=first_epoch)  # noqa: E731
+    return fit_dranet(data, lambda: build_dranet(4, variant="baseline", input_shape=SHAPE), output_dir=out, **arguments)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_interrupted_and_resumed_run_ends_with_the_uninterrupted_run_s_weights(tmp_path):
+    """Deterministic: 3 epochs straight vs. 2 epochs, an interruption after epoch 1's backup,
+    then a resumed run (a new dataset, as a new process builds it). Epoch 2 must see the same
+    order and augmentation in both, so the final weights agree."""
+    straight, _ = _pipeline_run(tmp_path, tmp_path / "straight")
+    with pytest.raises(_Interrupt):
+        _pipeline_run(tmp_path, tmp_path / "resumed", callbacks=[_InterruptAfter(1)])
+    assert json.loads((tmp_path / "resumed" / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+    resumed, history = _pipeline_run(tmp_path, tmp_path / "resumed")
+    assert history.epoch == [2]
+    difference = max(float(np.max(np.abs(a - b))) for a, b in zip(straight.get_weights(), resumed.get_weights()))
+    print(f"max |weight difference|, uninterrupted vs interrupted and resumed: {difference:.3g}")
+    assert difference <= 1e-6
+    assert _log(tmp_path / "resumed") == _log(tmp_path / "straight")
+
+    # A changed trajectory key is refused, naming it and the way out; the backup stays.
+    with pytest.raises(_Interrupt):
+        _pipeline_run(tmp_path, tmp_path / "mixed", callbacks=[_InterruptAfter(0)])
+    backup = sorted(p.name for p in (tmp_path / "mixed" / "backup").iterdir())
+    with pytest.raises(ResumeMismatchError, match=r"different epochs, learning_rate \(saved \[3, 0.001\], now \[4, 0.002\]\); rerun with the saved values"):
+        _pipeline_run(tmp_path, tmp_path / "mixed", learning_rate=2e-3, epochs=4)
+    assert sorted(p.name for p in (tmp_path / "mixed" / "backup").iterdir()) == backup
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_diverged_run_keeps_the_previous_model_log_and_backup(tmp_path):
+    """After a good run, the same folder with a huge learning rate: TrainingDivergedError, and
+    model.keras, training_log.csv (and an interrupted run's backup) are as they were."""
+    from dranet_keras.training.callbacks import TrainingDivergedError
+
+    out = tmp_path / "run"
+    _pipeline_run(tmp_path, out, epochs=1)
+    before = {name: (out / name).read_bytes() for name in ("model.keras", "training_log.csv")}
+    with pytest.raises(TrainingDivergedError, match=r"training diverged \(loss nan in epoch 0, step \d+\); nothing of it was saved: .* keeps its earlier model and log, and no backup"):
+        _pipeline_run(tmp_path, out, epochs=1, learning_rate=1e30)
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in out.iterdir()) == ["model.keras", "training_log.csv"]
+
+    # An interrupted run that then diverges keeps its last good backup.
+    with pytest.raises(_Interrupt):
+        _pipeline_run(tmp_path, tmp_path / "b", epochs=3, callbacks=[_InterruptAfter(0)])
+    committed = (tmp_path / "b" / "backup" / "training_metadata.json").read_bytes()
+
+    class Explode(keras.callbacks.Callback):  # the resumed run's weights become NaN
+        def on_train_batch_begin(self, batch, logs=None):
+            for weight in self.model.trainable_weights[:1]:
+                weight.assign(np.full(weight.shape, np.nan, "float32"))
+
+    with pytest.raises(TrainingDivergedError, match=r"in epoch 1, step \d+\); .* and its backup to resume at epoch 1$"):
+        _pipeline_run(tmp_path, tmp_path / "b", epochs=3, callbacks=[Explode()])
+    assert (tmp_path / "b" / "backup" / "training_metadata.json").read_bytes() == committed
+    assert [row["epoch"] for row in _log(tmp_path / "b")] == ["0"]

@@ -2,14 +2,18 @@
 
 Python's `zipfile` silently rewrites member names that escape the target ("../x" -> "x") and
 `tarfile` before the "data" filter extracted them; a re-id archive never needs either, so any
-member that would land outside the target folder (absolute path, "..", a link pointing out) is
-rejected with an error naming the archive and the member, before anything is written; so is
-an archive that would expand beyond a size or ratio cap (a "zip bomb").
+member that would land outside the target folder (absolute path, "..", a link pointing out) is rejected with an
+error naming the archive and the member, before anything is written; so is an archive that
+would expand beyond a size or ratio cap (a "zip bomb"). Link members (symbolic or hard) are
+refused outright: re-id data sets hold only folders and images, and checking a link's target
+as text misses chains of links (CVE-2025-4517 bypasses the "data" filter of Python < 3.11.13
+that way). With no link in a fresh folder, every member's name, checked as text, is where it lands.
 """
 
 from __future__ import annotations
 
 import lzma
+import json
 import tarfile
 import zipfile
 import zlib
@@ -19,6 +23,7 @@ from dranet_keras.data.errors import DatasetError
 from dranet_keras.io import atomic_path
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+SOURCE = ".dranet-extracted-from.json"  # in an extraction folder: the archive it holds
 
 
 # Extraction caps (config.py's data.max_extract_bytes / max_extract_ratio read these).
@@ -46,6 +51,15 @@ def _check_member(archive: Path, target: Path, name: str, link: str | None = Non
         raise DatasetError(f"{archive}: member {name!r} would be written outside {target}; refusing to extract")
     if link is not None and not (destination.parent / link).resolve().is_relative_to(target):
         raise DatasetError(f"{archive}: link {name!r} -> {link!r} points outside {target}; refusing to extract")
+
+
+def _refuse_link(archive: Path, member: tarfile.TarInfo) -> None:
+    if member.issym() or member.islnk():
+        kind = "symbolic" if member.issym() else "hard"
+        raise DatasetError(
+            f"{archive}: member {member.name!r} is a {kind} link (to {member.linkname!r}); re-id data sets hold only "
+            "folders and images: refusing to extract (unpack it yourself and point data.root at the folder)"
+        )
 
 
 def _check_size(archive: Path, total: int, max_bytes: int, max_ratio: int) -> None:
@@ -80,6 +94,7 @@ def _extract_tar(archive: Path, target: Path, max_bytes: int, max_ratio: int) ->
         members = handle.getmembers()
         for member in members:
             _check_member(archive, target, member.name, member.linkname if member.issym() or member.islnk() else None)
+            _refuse_link(archive, member)  # also one whose target, read as text, stays inside
         _check_size(archive, sum(member.size for member in members), max_bytes, max_ratio)
         handle.extractall(target, filter="data")
 
@@ -94,13 +109,25 @@ def extract_archive(
     """Extract `archive` once into `destination` and return it.
 
     Extraction goes to a temporary sibling folder that is renamed when complete, so an
-    interrupted run leaves nothing half-extracted; an existing `destination` is reused as is.
-    An archive that would write more than `max_bytes`, or more than `max_ratio` times its own
-    size, is refused before anything is written.
+    interrupted run leaves nothing half-extracted. The folder records its archive (path, size,
+    modification time, in `SOURCE`): an existing `destination` is reused only for the same
+    archive, extracted again (replaced) for another one, and refused when it records none
+    (not ours to replace). An archive that would write more than `max_bytes`, or more than
+    `max_ratio` times its own size, is refused before anything is written.
     """
     archive, destination = Path(archive), Path(destination)
+    stat = archive.stat()
+    source = {"archive": str(archive.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     if destination.is_dir():
-        return destination
+        try:
+            recorded = json.loads((destination / SOURCE).read_text())
+        except (OSError, ValueError):
+            raise DatasetError(
+                f"{destination} exists but records no archive it was extracted from; to extract {archive} there, "
+                "delete it (or set data.extract_dir to another folder)"
+            ) from None
+        if recorded == source:
+            return destination
     with atomic_path(destination, directory=True) as staging:
         target = staging.resolve()
         try:
@@ -110,4 +137,5 @@ def extract_archive(
         # NotImplementedError: a zip compression method Python cannot read, e.g. 93, Zstandard)
         except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError, NotImplementedError) as error:
             raise DatasetError(f"{archive}: cannot extract ({error}); expected a complete zip (stored or deflated) or tar archive") from None
+        (staging / SOURCE).write_text(json.dumps(source) + "\n")
     return destination

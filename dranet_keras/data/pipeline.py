@@ -120,12 +120,15 @@ def train_dataset(
     random_erasing: float = 0.5,
     seed: int | None = None,
     skip_corrupt: bool = False,
+    first_epoch: int = 0,
 ) -> tf.data.Dataset:
     """One epoch (`len(records) // batch_size` batches; iterate again for the next epoch) of
     `({"images": (B, h, w, 3) float32 0..255, "labels": (B,) int32}, labels)`.
 
     `sampler`: "random" (shuffled, each record at most once) or "pk" (see `pk_indices`).
-    `seed` makes every epoch's batches and augmentations reproducible. With `skip_corrupt`,
+    The n-th iteration is epoch `first_epoch + n`, whose batches and augmentations depend on
+    (`seed`, epoch) only: a run resumed at epoch k (`first_epoch=k`) sees the data an
+    uninterrupted run sees there. `seed=None`: fresh randomness. With `skip_corrupt`,
     missing and undecodable images are skipped with a warning (an epoch may then be one batch
     shorter); otherwise they raise an error naming the file.
     """
@@ -137,37 +140,44 @@ def train_dataset(
         raise ValueError(f"{len(records)} training records give no batch of {batch_size}")
     paths = tf.constant([r.path for r in records])
     labels = np.array([r.pid for r in records], dtype=np.int32)
-    rng = np.random.default_rng(seed)
+    epochs_started = [0]  # tf.data calls `epoch` once per iteration, in order
 
     def epoch():
+        rng = np.random.default_rng(None if seed is None else [seed, first_epoch + epochs_started[0]])
+        epochs_started[0] += 1
         if sampler == "pk":
             order = pk_indices(labels, num_batches, batch_size, instances_per_id, rng)
         else:
             order = random_indices(len(records), num_batches, batch_size, rng)
-        seeds = rng.integers(0, 2**31 - 1, size=(len(order), 2))
+        seeds = rng.integers(0, 2**31 - 1, size=(len(order), 2, 2))  # (flip and crop, erasing) per image
         yield from zip(order, seeds)
 
-    def load(index, element_seed):
+    def load(index, element_seeds):
         image, ok = load_image(tf.gather(paths, index), image_size, skip_corrupt)
-        image = apply_augmentation(image, sample_augmentation(element_seed, flip, pad), pad)
-        return image, tf.gather(labels, index), ok
+        image = apply_augmentation(image, sample_augmentation(element_seeds[0], flip, pad), pad)
+        return image, tf.gather(labels, index), element_seeds[1], ok
 
-    erasing = RandomErasing(random_erasing, seed=None if seed is None else int(rng.integers(2**31 - 1)))
+    erasing = RandomErasing(random_erasing)
     dataset = tf.data.Dataset.from_generator(
         epoch,
-        output_signature=(tf.TensorSpec((), tf.int64), tf.TensorSpec((2,), tf.int64)),
+        output_signature=(tf.TensorSpec((), tf.int64), tf.TensorSpec((2, 2), tf.int64)),
     )
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if skip_corrupt:
-        dataset = dataset.filter(lambda image, label, ok: ok)
+        dataset = dataset.filter(lambda image, label, erasing_seed, ok: ok)
     dataset = dataset.batch(batch_size, drop_remainder=True)
 
-    def finish(images, batch_labels, ok):
+    def finish(images, batch_labels, erasing_seeds, ok):
         if random_erasing > 0:
+            # The layer draws from its stateful seed generator: set its state from the batch's
+            # first draw, so that the erasing depends on (seed, epoch) and not on the batches
+            # this process happened to erase before (a resumed run starts afresh).
+            state = erasing.seed_generator.state
+            state.assign(tf.cast(erasing_seeds[0], state.dtype))
             images = erasing(images, training=True)
         return {"images": images, "labels": batch_labels}, batch_labels
 
-    dataset = dataset.map(finish)  # sequential: the erasing layer's seed generator is stateful
+    dataset = dataset.map(finish)  # sequential: it sets the erasing layer's seed state
     if not skip_corrupt:  # a known length lets Keras show progress and end epochs cleanly
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
     return dataset.prefetch(tf.data.AUTOTUNE)

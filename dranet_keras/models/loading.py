@@ -67,7 +67,8 @@ def load_dranet(path):
 
     import keras
 
-    import dranet_keras.models  # noqa: F401  (importing the package registers every custom object)
+    from dranet_keras.models import DRANet  # importing the package registers the layers and the model
+    from dranet_keras.training.schedule import WarmupDecay  # noqa: F401  (the LR schedule a saved optimizer holds)
 
     try:
         return keras.saving.load_model(path, safe_mode=True)

@@ -27,11 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _embed(model, model_path, records, name, config, cache_dir):
     from dranet_keras.data.pipeline import eval_dataset
+    from dranet_keras.data.images import content_digest
     from dranet_keras.evaluation.features import extract_features, feature_cache_path
 
     image_size = (config.model.height, config.model.width)
     flip = config.eval.flip_test
-    cache = feature_cache_path(cache_dir, model_path, name, flip, *image_size, *(r.path for r in records))
+    # keyed by the images' content too: regenerated images under the same paths are new features
+    cache = feature_cache_path(cache_dir, model_path, name, flip, *image_size, content_digest(r.path for r in records))
     # With skip_corrupt, eval_dataset yields a blank image for an undecodable file, so features
     # stay aligned with records by position.
     dataset = eval_dataset(records, image_size, config.eval.batch_size, skip_corrupt=config.data.skip_corrupt)

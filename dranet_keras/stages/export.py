@@ -18,16 +18,18 @@ USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="M", help="trained model (.keras), e.g. models/dra/seed0/model.keras")
-    parser.add_argument("--out", required=True, metavar="DIR", help="SavedModel directory to write (replaced if it exists)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="SavedModel directory to write (an older export there is replaced)")
     parser.add_argument("--tflite", metavar="FILE", help="also write a TFLite flatbuffer here")
 
 
 def run(args: argparse.Namespace) -> int:
     from dranet_keras.io import check_writable
 
+    from dranet_keras.serving import check_replaceable, export_saved_model
+
     check_writable(args.out, *([args.tflite] if args.tflite else []))  # before TensorFlow starts
+    check_replaceable(args.out)
     from dranet_keras.models.loading import load_dranet
-    from dranet_keras.serving import export_saved_model
 
     model = load_dranet(args.model)
     directory = export_saved_model(model, args.out, tflite_path=args.tflite)

@@ -15,7 +15,7 @@ from dranet_keras import layout
 from dranet_keras.config import DataConfig, load_config
 from dranet_keras.data import Split, load_dataset
 from dranet_keras.data.errors import CorruptImageError
-from dranet_keras.data.images import image_problem
+from dranet_keras.data.images import content_digest, image_problem
 from dranet_keras.data.manifest import split_stats, write_manifest
 from dranet_keras.data.preview import contact_sheet
 from dranet_keras.evaluation.results import check_scorable
@@ -84,6 +84,8 @@ def prepare(data: DataConfig, seed: int, preview_ids: int | None = None) -> dict
     out = layout.prepared_dir(data.name, data.prepared_dir)
     write_manifest(split, out / layout.MANIFEST)
     stats = {"dataset": data.name, "synthetic": data.name == "synthetic", "root": data.root, **split_stats(split)}
+    # The images' content: stats.json is a DVC dependency of every stage that reads them.
+    stats["images_sha256"] = content_digest(sorted({r.path for records in split for r in records}))
     atomic_write_json(out / layout.STATS, stats)
     if preview_ids:
         contact_sheet(split, out / layout.PREVIEW, num_ids=preview_ids)

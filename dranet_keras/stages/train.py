@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import math
+import hashlib
 import platform
 import time
 from collections import Counter
@@ -23,10 +22,6 @@ from dranet_keras.run_lock import run_lock
 from dranet_keras.choices import MAX_NUM_IDS, VARIANTS
 
 USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
-
-
-class TrainingDivergedError(UserError):
-    """The loss became NaN/inf (TerminateOnNaN stopped the run)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,10 +64,27 @@ def check_trainable(config: Config, split: Split, manifest: Path) -> None:
             )
 
 
-def _final_loss(log_path: Path) -> float:
-    """The loss of the last epoch in the training log (this run may have resumed after it)."""
-    with open(log_path, newline="") as handle:
-        return float(list(csv.DictReader(handle))[-1]["loss"])
+def data_signature(config: Config, manifest: Path) -> dict:
+    """What, beside `fit_dranet`'s own arguments, makes a run: the data pipeline's keys and the
+    split manifest's content (a backup resumes only a run that agrees on them)."""
+    return {
+        **{f"train.{key}": value for key, value in pipeline_arguments(config).items()},
+        "data.skip_corrupt": config.data.skip_corrupt,
+        "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+    }
+
+
+def pipeline_arguments(config: Config) -> dict:
+    """`data.pipeline.train_dataset`'s sampling and augmentation keyword arguments."""
+    train = config.train
+    return {
+        "batch_size": train.batch_size,
+        "sampler": train.sampler,
+        "instances_per_id": train.instances_per_id,
+        "flip": train.flip,
+        "pad": train.pad,
+        "random_erasing": train.random_erasing,
+    }
 
 
 def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dict:
@@ -88,34 +100,28 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
     # (inside fit_dranet, once it knows which worker it is).
     multi_worker = config.train.strategy == "multi_worker"
     with contextlib.nullcontext() if multi_worker else run_lock(output_dir):
-        return _train(config, variant, split, output_dir)
+        return _train(config, variant, split, output_dir, data_signature(config, manifest))
 
 
-def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict:
+def _train(config: Config, variant: str, split: Split, output_dir: Path, signature: dict) -> dict:
     import keras
     import tensorflow as tf
 
     from dranet_keras.data.pipeline import train_dataset
     from dranet_keras.models import build_dranet
     from dranet_keras.precision import policy_name, resolve_policy
-    from dranet_keras.training import fit_dranet, make_strategy
+    from dranet_keras.training import fit_dranet, make_strategy, worker_role
+    from dranet_keras.training.callbacks import TrainingDivergedError, final_loss
 
     strategy = make_strategy(config.train.strategy)  # before any other TensorFlow work
     policy, why = resolve_policy(config.train.mixed_precision)
     num_ids = split.num_train_ids
     train, size = config.train, (config.model.height, config.model.width)
-    data = train_dataset(
-        split.train,
-        size,
-        train.batch_size,
-        sampler=train.sampler,
-        instances_per_id=train.instances_per_id,
-        flip=train.flip,
-        pad=train.pad,
-        random_erasing=train.random_erasing,
-        seed=config.seed,
-        skip_corrupt=config.data.skip_corrupt,
-    )
+
+    def data(first_epoch: int):
+        options = {**pipeline_arguments(config), "seed": config.seed, "skip_corrupt": config.data.skip_corrupt}
+        return train_dataset(split.train, size, first_epoch=first_epoch, **options)
+
     steps = train.steps_per_epoch or len(split.train) // train.batch_size
     print(
         f"dranet train: {variant} on {config.data.name}: {len(split.train)} images of {num_ids} ids, "
@@ -124,22 +130,25 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
     )
     start = time.perf_counter()
     arguments = {**config.model.arguments(), "variant": variant}
-    model, history = fit_dranet(
-        data,
-        lambda: build_dranet(num_ids, **arguments),
-        **train.fit_arguments(),
-        steps_per_epoch=steps,
-        output_dir=output_dir,
-        mixed_precision=policy,
-        strategy=strategy,
-        seed=config.seed,
-    )
-    losses = history.history.get("loss", [])
-    if losses and not math.isfinite(losses[-1]):
-        raise TrainingDivergedError(
-            f"training {variant} diverged (loss {losses[-1]} in epoch {history.epoch[-1]}); "
-            "lower train.learning_rate or lengthen train.warmup_epochs"
+    try:
+        model, history = fit_dranet(
+            data,
+            lambda: build_dranet(num_ids, **arguments),
+            **train.fit_arguments(),
+            steps_per_epoch=steps,
+            output_dir=output_dir,
+            signature=signature,
+            mixed_precision=policy,
+            strategy=strategy,
+            seed=config.seed,
         )
+    except TrainingDivergedError as error:
+        raise TrainingDivergedError(f"{variant}: {error}; lower train.learning_rate or lengthen train.warmup_epochs") from None
+    losses = history.history.get("loss", [])
+    is_chief, role = worker_role(strategy)
+    if not is_chief:  # only the chief writes (and so reads) the log, the model and the meta
+        print(f"dranet train: {variant}: {role} done ({len(losses)} epochs); the chief writes the outputs")
+        return {}
     meta = {
         "variant": variant,
         "dataset": config.data.name,
@@ -151,7 +160,7 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path) -> dict
         "num_ids": num_ids,
         "num_train_images": len(split.train),
         "seed": config.seed,
-        "final_loss": _final_loss(output_dir / layout.TRAINING_LOG),
+        "final_loss": final_loss(output_dir / layout.TRAINING_LOG),
         "wall_time_s": round(time.perf_counter() - start, 1),
         "strategy": train.strategy,
         "replicas": strategy.num_replicas_in_sync,

@@ -134,3 +134,89 @@ def test_archives_python_cannot_extract_are_one_line_errors(tmp_path, make, mess
         extract_archive(archive, tmp_path / "out")
     assert "\n" not in str(error.value)
     assert not (tmp_path / "out").exists()  # nothing half-extracted
+
+
+def _path_max_escape(path: Path) -> Path:
+    """The archive of CVE-2025-4517 (which `tarfile`'s "data" filter misses on Python < 3.11.13):
+    16 nested 247-character folders, each beside a one-letter link to it, so that
+    `a/b/.../p/lll...` is longer than PATH_MAX and `os.path.realpath` stops following links
+    there; the link `lll... -> ../../...` (16 levels: the top), `escape -> a/b/.../p/lll.../../../..`
+    (three levels above the top, for the kernel; inside, read as text), then a file under
+    `escape/`."""
+    long, steps = "d" * 247, "abcdefghijklmnop"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as handle:
+        folder = ""
+        for step in steps:
+            directory = tarfile.TarInfo(f"{folder}{long}")
+            directory.type = tarfile.DIRTYPE
+            handle.addfile(directory)
+            link = tarfile.TarInfo(f"{folder}{step}")
+            link.type, link.linkname = tarfile.SYMTYPE, long
+            handle.addfile(link)
+            folder += f"{long}/"
+        deep = "/".join(steps) + "/" + "l" * 254
+        link = tarfile.TarInfo(deep)
+        link.type, link.linkname = tarfile.SYMTYPE, "../" * len(steps)
+        handle.addfile(link)
+        escape = tarfile.TarInfo("escape")
+        escape.type, escape.linkname = tarfile.SYMTYPE, f"{deep}/../../.."
+        handle.addfile(escape)
+        payload = b"written outside the extraction folder"
+        member = tarfile.TarInfo("escape/PWNED_by_archive.txt")
+        member.size = len(payload)
+        handle.addfile(member, io.BytesIO(payload))
+    return path
+
+
+def test_links_resolving_past_path_max_cannot_write_outside(tmp_path):
+    archive = _path_max_escape(tmp_path / "x.tar")
+    destination = tmp_path / "one" / "two" / "out" / "x"
+    destination.parent.mkdir(parents=True)
+    with pytest.raises(DatasetError, match=r"x.tar: member '[a-p]' is a symbolic link .*refusing to extract"):
+        extract_archive(archive, destination)
+    assert [p for p in tmp_path.rglob("*") if "PWNED" in p.name] == []
+    assert not destination.exists() and list(destination.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE])
+def test_a_link_inside_the_folder_is_refused_too(tmp_path, kind):
+    """Re-id data sets hold folders and images only: any link member is refused in one line."""
+    archive = tmp_path / "links.tar"
+    with tarfile.open(archive, "w") as handle:
+        image = tarfile.TarInfo("data/0001_c1s1_000001_00.jpg")
+        image.size = 3
+        handle.addfile(image, io.BytesIO(b"jpg"))
+        link = tarfile.TarInfo("data/0001_c1s1_000002_00.jpg")
+        link.type, link.linkname = kind, "data/0001_c1s1_000001_00.jpg" if kind == tarfile.LNKTYPE else "0001_c1s1_000001_00.jpg"
+        handle.addfile(link)
+    kind_name = "symbolic" if kind == tarfile.SYMTYPE else "hard"
+    with pytest.raises(DatasetError, match=rf"member 'data/0001_c1s1_000002_00.jpg' is a {kind_name} link"):
+        extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def _tar_of(path: Path, name: str, payload: bytes) -> Path:
+    with tarfile.open(path, "w") as handle:
+        member = tarfile.TarInfo(f"set/{name}")
+        member.size = len(payload)
+        handle.addfile(member, io.BytesIO(payload))
+    return path
+
+
+def test_an_extraction_is_reused_only_for_its_own_archive(tmp_path):
+    """a.tar then b.tar into the same folder: b's files, not a's stale ones; a folder that
+    records no archive (a user's) is refused, untouched."""
+    destination = tmp_path / "raw" / "set"
+    extract_archive(_tar_of(tmp_path / "a.tar", "a.jpg", b"a"), destination)
+    assert (destination / "set" / "a.jpg").read_bytes() == b"a"
+    extract_archive(tmp_path / "a.tar", destination)  # the same archive: reused
+    extract_archive(_tar_of(tmp_path / "b.tar", "b.jpg", b"b"), destination)
+    assert sorted(p.name for p in (destination / "set").iterdir()) == ["b.jpg"]
+    assert str(tmp_path / "b.tar") in (destination / ".dranet-extracted-from.json").read_text()
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(DatasetError, match=rf"{mine} exists but records no archive .* delete it \(or set data.extract_dir"):
+        extract_archive(tmp_path / "a.tar", mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]

@@ -105,3 +105,17 @@ def test_corrupt_and_missing_images_are_reported_by_path(tmp_path):
     assert sorted(int(b[1][0]) for b in kept) == [1, 1, 2, 2]
     with pytest.raises(CorruptImageError, match="nowhere.png: image file not found"):
         train_dataset(records + [Record(str(tmp_path / "nowhere.png"), 1, 0)], SIZE, 2)
+
+
+def test_an_epoch_depends_on_seed_and_epoch_only(tmp_path):
+    """A resumed run (first_epoch=2) sees what an uninterrupted run sees in its third epoch:
+    order, flip, crop and erasing."""
+    records = coloured_records(tmp_path, {pid: 4 for pid in range(4)})
+    options = {"flip": True, "pad": 4, "random_erasing": 1.0, "seed": 5}
+    uninterrupted = train_dataset(records, SIZE, 4, **options)
+    epochs = [[(x["images"].numpy(), y.numpy()) for x, y in uninterrupted] for _ in range(3)]
+    resumed = [(x["images"].numpy(), y.numpy()) for x, y in train_dataset(records, SIZE, 4, first_epoch=2, **options)]
+    for (images, labels), (expected_images, expected_labels) in zip(resumed, epochs[2], strict=True):
+        np.testing.assert_array_equal(labels, expected_labels)
+        np.testing.assert_array_equal(images, expected_images)
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(epochs[0], epochs[2]))  # epochs differ

@@ -66,6 +66,17 @@ def test_dranet_evaluate_end_to_end(tmp_path, capsys):
     again = json.loads((out / "metrics.json").read_text())
     assert {key: value for key, value in again.items() if key != "wall_time_s"} == first
 
+    # New images under the same paths: new features (not the cache's), as a fresh cache gives.
+    for records_of_split in records.values():
+        for record in records_of_split:
+            Image.fromarray(rng.integers(0, 256, (32, 16, 3), dtype=np.uint8)).save(record.path)
+    assert main(argv) == 0
+    assert len(list((tmp_path / "cache").iterdir())) == 4
+    regenerated = json.loads((out / "metrics.json").read_text())
+    assert main([*argv[:-1], str(tmp_path / "fresh-cache")]) == 0
+    fresh = json.loads((out / "metrics.json").read_text())
+    assert (regenerated["mAP"], regenerated["rerank"]["mAP"]) == (fresh["mAP"], fresh["rerank"]["mAP"]) != (first["mAP"], first["rerank"]["mAP"])
+
 
 def _refusal_before_the_model_loads(tmp_path, capsys, monkeypatch, params, records=None, input_shape=(256, 128, 3)) -> str:
     """`dranet evaluate`'s one-line error, with a model file that holds only its config.json

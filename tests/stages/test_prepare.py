@@ -37,6 +37,19 @@ def test_prepare_synthetic_with_preview(tmp_path):
         assert sheet.width > 3 * 64 and sheet.height > 3 * 128  # 3 ids x 3 cameras of 128x64
 
 
+def test_new_images_under_the_same_paths_change_stats_json_not_the_manifest(tmp_path):
+    """data.synthetic_height 64 -> 72 regenerates every image under its old name: manifest.csv
+    stays byte for byte, stats.json's images_sha256 (a DVC dependency of every later stage) changes."""
+    out = tmp_path / "prepared" / "synthetic"
+    digests, manifests = [], []
+    for height in (64, 72, 64):
+        assert main(prepare_args(tmp_path, [*TINY, f"data.root={tmp_path / 'synthetic'}", f"data.synthetic_height={height}"])) == 0
+        manifests.append((out / "manifest.csv").read_bytes())
+        digests.append(json.loads((out / "stats.json").read_text())["images_sha256"])
+    assert manifests[0] == manifests[1] == manifests[2]
+    assert digests[0] != digests[1] and digests[0] == digests[2]
+
+
 def test_prepare_reports_corrupt_images(tmp_path, capsys):
     root = make_tree(tmp_path / "market", MARKET_FILES)
     bad = root / "query" / "0003_c1s1_000101_00.jpg"
@@ -64,6 +77,29 @@ def test_a_format_tensorflow_cannot_decode_is_refused_whatever_its_name(tmp_path
     with pytest.warns(UserWarning, match="skipping image .*0004_c2s1_000201_00.jpg: it is not a JPEG"):
         assert main(args + ["--set", "data.skip_corrupt=true"]) == 0
     assert len(read_manifest(tmp_path / "prepared" / "market1501" / "manifest.csv").query) == 1
+
+
+@pytest.mark.parametrize("mode, bits", [("P", 8), ("1", 1)])  # Pillow writes no 4-bit BMP
+def test_bmps_tensorflow_decodes_wrongly_are_refused(tmp_path, capsys, mode, bits):
+    """Palette BMPs come out of tf.io.decode_bmp as grey indices, 1-bit ones as an error."""
+    import numpy as np
+
+    def save(path):
+        image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 8, 3), dtype=np.uint8))
+        image = image.convert("1") if mode == "1" else image.quantize(256)
+        image.save(path, format="BMP")
+        with open(path, "rb") as handle:
+            assert int.from_bytes(handle.read(30)[28:30], "little") == bits  # what Pillow wrote
+
+    root, args = _market_with(tmp_path, "0004_c2s1_000201_00.jpg", save)
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"0004_c2s1_000201_00.jpg is a {bits}-bit BMP, which TensorFlow decodes wrongly" in error
+
+
+def test_a_24_bit_bmp_passes(tmp_path):
+    root, args = _market_with(tmp_path, "0004_c2s1_000201_00.jpg", lambda p: Image.new("RGB", (8, 16), (9, 99, 199)).save(p, format="BMP"))
+    assert main(args) == 0
 
 
 def test_images_over_the_pixel_limit_are_refused_or_skipped(tmp_path, capsys):

@@ -2,6 +2,8 @@
 
 import pytest
 
+from dranet_keras.config import load_config
+
 from dranet_keras.cli import main
 
 
@@ -127,3 +129,81 @@ def test_pretraining_zero_epochs_on_one_identity_is_refused_in_one_line(tmp_path
     assert main(args) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "the training split has 1 identities" in error, error
+
+
+def test_the_resume_signature_covers_every_train_key_that_changes_the_trajectory(tmp_path):
+    """fit_dranet's own arguments, the precision policy and the replicas (strategy), and the
+    stage's data signature: every train.* key but run_eagerly (an execution choice)."""
+    import dataclasses
+
+    from dranet_keras.config import TrainConfig
+    from dranet_keras.stages.train import data_signature, pipeline_arguments
+    from dranet_keras.training.fit import TRAJECTORY_ARGUMENTS
+
+    config = load_config(_params(tmp_path))
+    covered = {*TRAJECTORY_ARGUMENTS, "mixed_precision", "strategy", *pipeline_arguments(config)}
+    assert {f.name for f in dataclasses.fields(TrainConfig)} - covered == {"run_eagerly"}
+    manifest = _manifest(tmp_path)
+    before = data_signature(config, manifest)
+    assert {key for key in before if key.startswith("train.")} == {f"train.{key}" for key in pipeline_arguments(config)}
+    manifest.write_text(manifest.read_text().replace("x/0_0.jpg,0", "x/0_0.jpg,1"))  # same ids count, one label moved
+    assert data_signature(config, manifest)["manifest_sha256"] != before["manifest_sha256"]
+
+
+def test_a_changed_key_refuses_the_resume_in_one_line_and_keeps_the_backup(tmp_path):
+    import json
+
+    from dranet_keras.training.backup import ResumeMismatchError, check_resume_signature
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    check_resume_signature(backup, {"learning_rate": 0.001, "train.pad": 10, "epochs": 4}, resuming=False)
+    (backup / "training_metadata.json").write_text("{}")
+    with pytest.raises(ResumeMismatchError) as error:
+        check_resume_signature(backup, {"learning_rate": 0.002, "train.pad": 10, "epochs": 2}, resuming=True)
+    message = str(error.value)
+    assert message.count("\n") == 0 and "different epochs, learning_rate (saved [4, 0.001], now [2, 0.002])" in message
+    assert f"rerun with the saved values to resume it, or delete {backup} to start afresh" in message
+    assert json.loads((backup / "run.json").read_text())["learning_rate"] == 0.001  # the backup's record kept
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_multi_worker_cli_on_two_localhost_workers_with_separate_folders(tmp_path):
+    """`dranet train --set train.strategy=multi_worker`, two processes, each with its own models
+    folder: both exit 0; only the chief's folder gets the outputs (model, log, meta), the other
+    worker reads no log it did not write and leaves its folder empty of outputs."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.data.fake_trees import write_image
+    from tests.test_training import _free_port
+
+    rows = ["split,path,pid,camid"]
+    for pid in range(4):
+        for i in range(2):
+            rows.append(f"train,{write_image(tmp_path / 'img' / f'{pid}_{i}.png', size=(48, 16), value=50 * pid)},{pid},{i}")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    (tmp_path / "params.yaml").write_text("seed: 0\nmodel: {height: 48, width: 16}\n")
+    workers = [f"localhost:{_free_port()}" for _ in range(2)]
+    processes = []
+    for index in range(2):
+        args = [
+            sys.executable, "-m", "dranet_keras.cli", "train", "--params", str(tmp_path / "params.yaml"), "--manifest", str(manifest),
+            "--models-dir", str(tmp_path / f"worker{index}"), "--variant", "baseline", "--set", "train.strategy=multi_worker",
+            "--set", "train.epochs=1", "--set", "train.batch_size=4", "--set", "train.steps_per_epoch=1",
+            "--set", "train.run_eagerly=true", "--set", "train.mixed_precision=null",
+        ]
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "PYTHONPATH": os.getcwd(), "TF_CONFIG": json.dumps(tf_config)}
+        processes.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    results = [(process.wait(timeout=1100), *process.communicate()) for process in processes]
+    for code, out, err in results:
+        assert code == 0, err[-3000:]
+    chief, other = (tmp_path / f"worker{i}" / "baseline" / "seed0" for i in range(2))
+    assert sorted(p.name for p in chief.iterdir() if not p.name.startswith(".")) == ["model.keras", "train_meta.json", "training_log.csv"]
+    assert sorted(p.name for p in other.iterdir() if not p.name.startswith(".")) == []
+    assert "worker-1 done" in results[1][1]
