@@ -11,6 +11,7 @@ Example: dranet export --model models/dra/seed0/model.keras --out exports/dra --
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 USES_CONFIG = False
 USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
@@ -27,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
     from dranet_keras.serving import check_replaceable, export_saved_model
 
-    check_writable(args.out, *([args.tflite] if args.tflite else []))  # before TensorFlow starts
+    # before TensorFlow starts: --out is a folder, an earlier SavedModel may be replaced
     check_replaceable(args.out)
+    check_writable(*([] if Path(args.out).is_dir() else [args.out]), *([args.tflite] if args.tflite else []))
     from dranet_keras.models.loading import load_dranet
 
     model = load_dranet(args.model)

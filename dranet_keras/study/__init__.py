@@ -1,3 +1,3 @@
-"""The reproducibility study: its protocol (experiments/study/protocol.yaml), the runner that
-trains and evaluates each (run, seed) once and commits its result, the statistics and the
-verdicts per claim (experiments/claims.yaml). docs/study.md describes the protocol."""
+"""The reproducibility study's library: its protocol (experiments/study/protocol.yaml), the
+statistics, and the verdicts per claim (experiments/claims.yaml) from the committed results.
+The runner is the `dranet study` stage (stages/study.py); docs/study.md describes the protocol."""
