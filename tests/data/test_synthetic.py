@@ -89,3 +89,57 @@ def test_never_replaces_what_it_did_not_create(tmp_path):
     (tmp_path / "empty").mkdir()
     assert len(load_dataset("synthetic", tmp_path / "empty", **SPEC).train) == 18
     assert len(load_dataset("synthetic", tmp_path / "empty", **{**SPEC, "train_ids": 2}).train) == 12
+
+
+def test_attributes_record_what_made_each_image_hard(tmp_path):
+    from dranet_keras.data.synthetic import ATTRIBUTES, read_attributes
+
+    spec = SyntheticSpec(train_ids=3, test_ids=4, cameras=3, images_per_camera=2, distractors=2, height=64, width=32, seed=5)
+    root = generate(tmp_path / "s", spec)
+    table = read_attributes(root / "attributes.csv")
+    images = sorted(str(p.relative_to(root)) for p in root.rglob("*.jpg"))
+    assert sorted(table) == images  # one row per image, keyed by its path in the set
+    assert (root / "attributes.csv").read_text().splitlines()[0] == ",".join(ATTRIBUTES)
+    for row in table.values():
+        assert row["occluded"] in (0, 1) and row["back_view"] in (0, 1)
+        assert row["occluded"] == 1 or row["occluded_share"] == 0  # (an occluder beside the person hides none of it)
+        assert 0 <= row["occluded_share"] <= 1 and row["blur"] >= 0 and 0.5 < row["scale"] < 1.1
+        assert row["backpack_hides_shirt"] <= row["back_view"]
+        assert 0.6 < row["brightness"] < 1.4 and 0 <= row["colour_cast"] <= 0.2
+
+
+def test_an_occluder_darkens_what_it_hides_in_the_picture(tmp_path):
+    """The recorded occluder is the one drawn: forcing it on changes the image where it
+    says, and only with occlude=None does the camera's rate decide."""
+    from dranet_keras.data import synthetic
+
+    identity = synthetic._identity(123, synthetic._rng(0, 1, 0))
+    camera = synthetic._camera(synthetic._rng(0, 2, 0))
+    whole, whole_attributes = synthetic._render(identity, camera, synthetic._rng(0, 4, 0, 0, 0), 64, 32, occlude=False)
+    hidden, hidden_attributes = synthetic._render(identity, camera, synthetic._rng(0, 4, 0, 0, 0), 64, 32, occlude=True)
+    assert whole_attributes["occluded"] == 0 and whole_attributes["occluded_share"] == 0
+    assert hidden_attributes["occluded"] == 1 and hidden_attributes["occluded_share"] > 0.05
+    assert np.mean(np.abs(hidden.astype(int) - whole)) > 5
+
+
+def test_occluded_split_has_its_own_identities_occluded_queries_and_a_whole_gallery(tmp_path):
+    from dranet_keras.data.synthetic import identity_codes, read_attributes, read_occluded_split
+
+    spec = SyntheticSpec(train_ids=3, test_ids=4, cameras=3, images_per_camera=2, distractors=1, occluded_ids=3, height=64, width=32, seed=5)
+    root = generate(tmp_path / "s", spec)
+    main = load_dataset("synthetic", root, **{k: v for k, v in json.loads((root / "synthetic.json").read_text()).items() if k != "version"})
+    occluded = read_occluded_split(root, main)
+    table = read_attributes(root / "attributes.csv")
+    assert occluded.train == [] and len(occluded.query) == 3 * 3
+    own = occluded.gallery[: len(occluded.gallery) - len(main.gallery)]
+    assert len(own) == 3 * 3 and occluded.gallery[len(own):] == main.gallery  # searched together with the standard gallery
+    assert {r.pid for r in occluded.query} == {8, 9, 10}  # after the main set's 1..7
+    assert not {r.pid for r in occluded.query} & {r.pid for r in main.query + main.gallery}
+    relative = lambda r: str(Path(r.path).relative_to(root))  # noqa: E731
+    assert all(table[relative(r)]["occluded"] == 1 for r in occluded.query)
+    assert all(table[relative(r)]["occluded"] == 0 for r in own)
+    # its identities are not the main set's, and adding them left the main set as it was
+    assert len(identity_codes(spec)) == 3 + 4 + 1 + 3
+    plain = generate(tmp_path / "plain", SyntheticSpec(**{**spec.__dict__, "occluded_ids": 0}))
+    for record in main.query[:3]:
+        assert (plain / relative(record)).read_bytes() == Path(record.path).read_bytes()
