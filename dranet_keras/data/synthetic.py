@@ -464,3 +464,16 @@ def identity_codes(spec: SyntheticSpec) -> set[int]:
     split's): two sets whose codes are disjoint share no person."""
     codes, extra = _codes(spec)
     return set(codes) | set(extra)
+
+
+def query_attributes(root: str | Path, records) -> list[dict] | None:
+    """The attribute rows of `records` (images of the synthetic set at `root`), in their order;
+    None when `root` has no attributes file (a real data set, or a set made before it existed)."""
+    table_path = Path(root) / ATTRIBUTES_FILE
+    if not table_path.is_file():
+        return None
+    table = read_attributes(table_path)
+    try:
+        return [table[os.path.relpath(record.path, root)] for record in records]
+    except KeyError as missing:
+        raise UserError(f"{table_path}: no attributes for image {missing}; regenerate the set (dranet prepare)") from None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dranet_keras import layout
 from dranet_keras.config import config_to_dict, load_config
+from dranet_keras.data.synthetic import query_attributes
 from dranet_keras.errors import UserError
 from dranet_keras.evaluation.rerank_cost import check_rerank_fits
 from dranet_keras.evaluation.results import check_scorable, evaluate_embeddings, write_results
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         split.gallery,
         **evaluation.ranking_arguments(),
         seed=config.seed,
+        query_attributes=query_attributes(config.data.root, split.query) if config.data.name == "synthetic" else None,
     )
     metrics = {
         "dataset": config.data.name,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dranet_keras import layout
 from dranet_keras.config import config_to_dict, load_config
+from dranet_keras.data.synthetic import query_attributes
 from dranet_keras.evaluation.chance import chance_metrics
 from dranet_keras.evaluation.results import evaluate_embeddings, record_labels, write_results
 from dranet_keras.io import atomic_write_json
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         split.gallery,
         **evaluation.ranking_arguments(),
         seed=config.seed,
+        query_attributes=query_attributes(config.data.root, split.query) if config.data.name == "synthetic" else None,
     )
     common = {"dataset": config.data.name, "synthetic": config.data.name == "synthetic"}
     effective = config_to_dict(config)
