@@ -176,3 +176,22 @@ def attention_evidence(images: np.ndarray, maps: dict, erase: str = "soft", eras
         "erase": erase if erase == "soft" else f"hard, h ≥ {erase_threshold:g}",
         "samples": samples,
     }
+
+
+def stratum_gain_svg(claim: dict) -> str:
+    """C4's evidence: per hard/easy pair (and the occluded split), the difference-in-differences
+    of dra - baseline mAP with its 95% interval over seeds; 0 = the gain is the same on hard and easy."""
+    rows = [(f"occluded split - standard", c["interval"]) for c in claim["comparisons"]]
+    rows += [(f"{s['axis']}: {s['hard']} - {s['easy']}", s["interval"]) for s in claim["strata"]]
+    labels, means = [label for label, _ in rows], np.array([iv["mean"] for _, iv in rows], dtype=float)
+    low = np.array([iv["low"] for _, iv in rows], dtype=float)
+    high = np.array([iv["high"] for _, iv in rows], dtype=float)
+    figure, axis = plt.subplots(figsize=(6.4, 0.5 + 0.45 * len(rows)))
+    y = np.arange(len(rows))[::-1]
+    errors = np.vstack([means - low, high - means])
+    axis.errorbar(means, y, xerr=np.where(np.isfinite(errors), errors, 0), fmt="o", color=VARIANT_COLOURS["dra"], capsize=3)
+    axis.axvline(0, color="#6e7781", linewidth=0.8)
+    axis.set_yticks(y, labels)
+    axis.set_xlabel("difference in (dra - baseline) mAP, hard minus easy (points; 95% interval over seeds)")
+    figure.tight_layout()
+    return figure_to_svg(figure)

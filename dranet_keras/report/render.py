@@ -12,10 +12,11 @@ import yaml
 from dranet_keras import layout
 from dranet_keras.choices import VARIANTS
 from dranet_keras.report import figures, provenance
+from dranet_keras.report.study import demo_claims, deviations, study_section
 from dranet_keras.report.inputs import RunInputs, load_paper_results, load_reference, load_runs, read_json, validate_record
 
 HEADLINE_METRICS = (("mAP", "mAP"), ("rank1", "rank-1"), ("rank5", "rank-5"), ("rank10", "rank-10"), ("mINP", "mINP"))
-SECTIONS = ("headline", "ablation", "curves", "retrieval", "attention", "provenance", "reproduce")
+SECTIONS = ("summary", "headline", "ablation", "hard", "curves", "retrieval", "attention", "study", "deviations", "provenance", "reproduce")
 NOT_RUN = "not run"
 REFERENCE_LABELS = {"colour_histogram": "colour histogram (hand-crafted, no training)", "chance": "chance (random ranking)"}
 
@@ -172,7 +173,27 @@ def dataset_section(dataset: str, runs: dict, references: dict, paper: dict, roo
         "training_svg": figures.training_svg(logs) if logs else None,
         "retrieval": {"variant": ranked.variant, "seed": ranked.seed, "rows": figures.ranking_grid(ranked.rankings, root)} if ranked else None,
         "sizes": {"num_query": every[0].metrics.get("num_query"), "num_gallery": every[0].metrics.get("num_gallery")} if every else None,
+        "claims": demo_claims(runs, root),
+        "strata": stratum_rows(runs),
     }
+
+
+def stratum_rows(runs: dict) -> list[dict]:
+    """Per axis and stratum of the queries: their count and each variant's mAP / rank-1 (mean
+    over seeds), from metrics.json's `strata`; empty without attributes (real data)."""
+    first = next((run.metrics["strata"] for group in runs.values() for run in group if run.metrics.get("strata")), None)
+    if not first:
+        return []
+    rows = []
+    for axis, strata in first.items():
+        for stratum, cell in strata.items():
+            values = {}
+            for variant, group in runs.items():
+                cells = [((run.metrics.get("strata") or {}).get(axis) or {}).get(stratum) or {} for run in group]
+                values[variant] = {key: percent_cell(float(np.mean([c[key] for c in cells])) if all(c.get(key) is not None for c in cells) else None, missing="too few")
+                                   for key in ("mAP", "rank1")}
+            rows.append({"axis": axis, "stratum": stratum, "num_query": cell["num_query"], "variants": values})
+    return rows
 
 
 def build_context(
@@ -219,6 +240,8 @@ def build_context(
         "reference": reference_table(paper["baselines"]),
         "attention": attention,
         "attention_note": attention_note,
+        "study": study_section(root),
+        "deviations": deviations(root),
         "pretrain_epochs": (pretrain or {}).get("epochs"),
         "provenance": {
             "git": git,
