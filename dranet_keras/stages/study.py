@@ -140,6 +140,12 @@ def run_study(protocol: Protocol, *, commit: bool = False, only: set[str] | None
     return [(run.name, seed) for run, seed in jobs]
 
 
+def _code_commit() -> str | None:
+    """The checkout's commit (with "-dirty" when it has changes), None outside git."""
+    done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], capture_output=True, text=True)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
@@ -248,6 +254,7 @@ def run_one(protocol: Protocol, name: str, seed: int) -> dict:
         "backbone_sha256": _sha256(protocol.backbone),
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}, {os.cpu_count()} cores",
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "code_commit": _code_commit(),  # pairs are compared within one code version (docs/study.md)
         "command": f"dranet study --protocol {protocol.path} --one {name}:{seed}",
     }
     atomic_write_json(protocol.result_path(name, seed), result)
