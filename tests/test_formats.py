@@ -32,11 +32,13 @@ def test_the_checker_catches_missing_and_undocumented_keys(tmp_path):
 
 def test_prepare_writes_the_documented_manifest_and_stats(tmp_path):
     data = DataConfig(root=str(tmp_path / "raw"), prepared_dir=str(tmp_path / "prepared"), synthetic_train_ids=2,
-                      synthetic_test_ids=2, synthetic_cameras=2, synthetic_distractors=1)
+                      synthetic_test_ids=2, synthetic_cameras=2, synthetic_distractors=1, synthetic_occluded_ids=2)
     prepare(data, seed=0)
     out = layout.prepared_dir("synthetic", data.prepared_dir)
     check(out / layout.MANIFEST)
     check(out / layout.STATS)
+    occluded = json.loads((out / layout.STATS).read_text())["occluded_split"]
+    assert (occluded["query"], occluded["gallery"]) == (2 * 2, 2 * 2)  # 2 ids x 2 cameras, one query and one gallery image each
 
 
 @pytest.mark.parametrize("rerank", [True, False])

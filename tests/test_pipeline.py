@@ -20,7 +20,7 @@ from tests.formats import check as check_format
 
 ROOT = Path(__file__).resolve().parents[1]
 # experiments/*.yaml are recipes (a params.yaml each), but for what the report compares against
-NOT_RECIPES = ("paper_results.yaml", "claims.yaml")
+NOT_RECIPES = ("paper_results.yaml", "claims.yaml", "deviations.yaml")
 EXPERIMENTS = sorted(p for p in (ROOT / "experiments").glob("*.yaml") if p.name not in NOT_RECIPES)
 DVC = [sys.executable, "-m", "dvc"]
 
@@ -164,6 +164,7 @@ TINY = {
     "data.synthetic_cameras": 2,
     "data.synthetic_images_per_camera": 2,
     "data.synthetic_distractors": 2,
+    "data.synthetic_occluded_ids": 2,
     "train.epochs": 1,
     "pretrain.epochs": 1,
     "pretrain.lr_milestones": [],
@@ -197,6 +198,10 @@ def test_dvc_repro_end_to_end_on_a_tiny_config(tmp_path):
     for seed in (0, 1):
         metrics = json.loads((repo / "results" / "dra" / f"seed{seed}" / "metrics.json").read_text())
         assert 0.0 <= metrics["mAP"] <= 1.0 and metrics["dataset"] == "synthetic" and metrics["config"]["seed"] == seed
+        # the occluded-query split: 2 ids x 2 cameras of occluded queries; its own 4 whole-body
+        # images plus the standard gallery (4 ids x 2 cameras + 2 distractors)
+        assert (metrics["occluded"]["num_query"], metrics["occluded"]["num_gallery"]) == (4, 4 + 4 * 2 + 2)
+        assert set(metrics["strata"]) == {"occlusion", "occluded share", "view", "lighting"}
         meta = json.loads((repo / "models" / "dra" / f"seed{seed}" / "train_meta.json").read_text())
         assert meta["variant"] == "dra" and meta["epochs"] == 1 and meta["num_ids"] == 6 and meta["config"]["seed"] == seed
         assert (repo / "models" / "dra" / f"seed{seed}" / "model.keras").is_file()
@@ -207,6 +212,7 @@ def test_dvc_repro_end_to_end_on_a_tiny_config(tmp_path):
         assert 0.0 <= json.loads((repo / "results" / reference / "metrics.json").read_text())["mAP"] <= 1.0
     html = (repo / "reports" / "index.html").read_text()
     assert "± " in html and "colour histogram" in html  # two seeds: mean ± std; the reference row
+    assert "the occluded-query split" in html and 'id="summary"' in html
     assert "dranet train --variant dra --params params.yaml --set seed=1" in html  # seed 1's reproduce command
     assert "up to date" in dvc("repro")  # nothing changed: nothing runs
     shown = json.loads(dvc("metrics", "show", "--json"))

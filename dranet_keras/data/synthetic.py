@@ -472,8 +472,11 @@ def query_attributes(root: str | Path, records) -> list[dict] | None:
     table_path = Path(root) / ATTRIBUTES_FILE
     if not table_path.is_file():
         return None
+    relative = [os.path.relpath(record.path, root) for record in records]
+    if any(path.startswith("..") for path in relative):  # images of another set than the one at `root`
+        return None
     table = read_attributes(table_path)
     try:
-        return [table[os.path.relpath(record.path, root)] for record in records]
+        return [table[path] for path in relative]
     except KeyError as missing:
         raise UserError(f"{table_path}: no attributes for image {missing}; regenerate the set (dranet prepare)") from None

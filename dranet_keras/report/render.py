@@ -175,7 +175,24 @@ def dataset_section(dataset: str, runs: dict, references: dict, paper: dict, roo
         "sizes": {"num_query": every[0].metrics.get("num_query"), "num_gallery": every[0].metrics.get("num_gallery")} if every else None,
         "claims": demo_claims(runs, root),
         "strata": stratum_rows(runs),
+        "occluded": occluded_rows(runs),
     }
+
+
+def occluded_rows(runs: dict) -> list[dict]:
+    """Per variant, its metrics on the occluded-query split (mean ± std over seeds); empty
+    when no run has one."""
+    rows = []
+    for variant, group in runs.items():
+        splits = [run.metrics.get("occluded") for run in group]
+        if not any(splits):
+            continue
+        cells = {}
+        for key, _ in HEADLINE_METRICS:
+            values = [split[key] for split in splits if split and split.get(key) is not None]
+            cells[key] = percent_cell(float(np.mean(values)) if values else None, std=float(np.std(values, ddof=1)) if len(values) > 1 else None)
+        rows.append({"variant": variant, "num_query": splits[0]["num_query"] if splits[0] else None, "cells": cells})
+    return rows
 
 
 def stratum_rows(runs: dict) -> list[dict]:

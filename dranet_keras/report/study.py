@@ -18,7 +18,10 @@ DEVIATIONS = "experiments/deviations.yaml"
 def demo_results(runs: dict) -> dict:
     """The demo's runs ({variant: [RunInputs]}) in the study's result shape (standard split only)."""
     keys = ("mAP", "rank1", "rank5", "rank10", "mINP", "strata")
-    return {variant: {run.seed: {"seed": run.seed, "standard": {key: run.metrics.get(key) for key in keys}} for run in group} for variant, group in runs.items()}
+    return {
+        variant: {run.seed: {"seed": run.seed, "standard": {key: run.metrics.get(key) for key in keys}, "occluded": run.metrics.get("occluded")} for run in group}
+        for variant, group in runs.items()
+    }
 
 
 def study_section(root: Path) -> dict | None:

@@ -41,6 +41,28 @@ def _embed(model, model_path, records, name, config, cache_dir):
     return extract_features(model, dataset, flip=flip, cache_path=cache, description=f"{name} features")
 
 
+def _occluded_split(model, model_path, split, gallery_features, config, cache_dir) -> dict | None:
+    """The synthetic set's occluded-query split (Occluded-DukeMTMC's protocol: occluded queries
+    against their whole-body images and the standard gallery), scored like the standard split
+    without re-ranking; None when the set has none."""
+    from dranet_keras.data.synthetic import OCCLUDED_SPLIT
+
+    # the prepared set's own folder decides (stats.json, a dependency, records it), not a param
+    if config.data.name != "synthetic" or not (Path(config.data.root) / OCCLUDED_SPLIT).is_dir():
+        return None
+    import numpy as np
+
+    from dranet_keras.data.synthetic import read_occluded_split
+
+    occluded = read_occluded_split(config.data.root, split)
+    own = occluded.gallery[: len(occluded.gallery) - len(split.gallery)]
+    query = _embed(model, model_path, occluded.query, "occluded query", config, cache_dir)
+    gallery = np.concatenate([_embed(model, model_path, own, "occluded gallery", config, cache_dir), gallery_features])
+    arguments = {**config.eval.ranking_arguments(), "rerank": False, "visual_queries": 0}
+    metrics, _, _ = evaluate_embeddings(query, gallery, occluded.query, occluded.gallery, **arguments, seed=config.seed)
+    return {key: value for key, value in metrics.items() if key not in ("protocol", "strata", "rerank")}
+
+
 def run(args: argparse.Namespace) -> int:
     from dranet_keras.data.manifest import read_manifest
     from dranet_keras.models.loading import load_dranet, saved_config
@@ -79,12 +101,14 @@ def run(args: argparse.Namespace) -> int:
         seed=config.seed,
         query_attributes=query_attributes(config.data.root, split.query) if config.data.name == "synthetic" else None,
     )
+    occluded = _occluded_split(model, model_path, split, features[1], config, args.cache_dir)
     metrics = {
         "dataset": config.data.name,
         "synthetic": config.data.name == "synthetic",
         "variant": variant,
         "seed": config.seed,
         **metrics,
+        "occluded": occluded,
         "wall_time_s": round(time.perf_counter() - start, 1),
         "config": config_to_dict(config),  # the effective configuration, --set overrides included
     }

@@ -74,6 +74,18 @@ def validate_images(split: Split, skip_corrupt: bool, max_pixels: int) -> Split:
     return Split(*([r for r in records if r.path not in bad] for records in split))
 
 
+def occluded_split_stats(data: DataConfig, split) -> dict | None:
+    """Images of the synthetic set's occluded-query split and their content digest (so that
+    `evaluate`, which scores it, re-runs when it changes); None without one."""
+    if data.name != "synthetic" or not data.synthetic_occluded_ids:
+        return None
+    from dranet_keras.data.synthetic import read_occluded_split
+
+    occluded = read_occluded_split(data.root, split)
+    own = occluded.gallery[: len(occluded.gallery) - len(split.gallery)]
+    return {"query": len(occluded.query), "gallery": len(own), "images_sha256": content_digest(sorted(r.path for r in occluded.query + own))}
+
+
 def prepare(data: DataConfig, seed: int, preview_ids: int | None = None) -> dict:
     """Prepare data set `data.name`; returns the statistics written to stats.json."""
     start = time.perf_counter()
@@ -86,6 +98,7 @@ def prepare(data: DataConfig, seed: int, preview_ids: int | None = None) -> dict
     stats = {"dataset": data.name, "synthetic": data.name == "synthetic", "root": data.root, **split_stats(split)}
     # The images' content: stats.json is a DVC dependency of every stage that reads them.
     stats["images_sha256"] = content_digest(sorted({r.path for records in split for r in records}))
+    stats["occluded_split"] = occluded_split_stats(data, split)
     atomic_write_json(out / layout.STATS, stats)
     if preview_ids:
         contact_sheet(split, out / layout.PREVIEW, num_ids=preview_ids)
