@@ -262,22 +262,23 @@ def test_fused_batch_normalization_trains_as_keras_own(monkeypatch):
     through every BN) agrees to 1e-4 (float32 round-off over 53 layers; a biased-vs-unbiased
     variance mix-up alone would move it ~1e-2). Later losses cannot be compared to a fixed tolerance: a
     from-scratch ResNet50 on a batch of 8 random images is chaotic (a 1e-6 relative change of
-    the pixels moves the second loss by ~1 in 8). So Keras' own BN is run three times, on the
-    images and on the images scaled by 1 +- 1e-6, and the fused run must stay within that
-    envelope widened by its own width on each side."""
+    the pixels moves the second loss by ~1 in 8). So Keras' own BN is run twice, on the images
+    and on the images scaled by 1 + 1e-6, and the fused run must stay within that envelope
+    widened by its own width on each side. (48x16 images: 3 feature rows, one per stripe.)"""
     from dranet_keras.layers import batch_normalization
 
     def losses(scale=1.0):
         keras.utils.set_random_seed(0)
         images, labels = random_batch(8)
-        model = build_dranet(NUM_IDS, "dra", input_shape=SHAPE, label_smoothing=0.0)
+        images = images[:, :48, :16]
+        model = build_dranet(NUM_IDS, "dra", input_shape=(48, 16, 3), label_smoothing=0.0)
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
         batch = tf.data.Dataset.from_tensors(({"images": images * scale, "labels": labels}, labels)).repeat()
-        return np.array(model.fit(batch, epochs=4, steps_per_epoch=1, verbose=0).history["loss"])
+        return np.array(model.fit(batch, epochs=3, steps_per_epoch=1, verbose=0, shuffle=False).history["loss"])
 
     fused = losses()
     monkeypatch.setattr(batch_normalization, "fused_kernel_applies", lambda layer, inputs, mask: False)
-    keras_runs = np.array([losses(scale) for scale in (1.0, 1 + 1e-6, 1 - 1e-6)])
+    keras_runs = np.array([losses(scale) for scale in (1.0, 1 + 1e-6)])
     np.testing.assert_allclose(fused[0], keras_runs[0, 0], rtol=1e-4)
     low, high = keras_runs.min(axis=0), keras_runs.max(axis=0)
     width = high - low

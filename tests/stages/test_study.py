@@ -28,7 +28,7 @@ def tiny_protocol(tmp_path: Path) -> Path:
     params["data"].update(TINY_DATA, root=str(tmp_path / "work/data/study"), prepared_dir=str(tmp_path / "work/prepared"))
     params["model"].update(height=48, width=16, reduce_dim=32)
     params["train"].update(epochs=1, batch_size=8, lr_milestones=[], run_eagerly=True)
-    params["pretrain"].update(epochs=1, lr_milestones=[])
+    params["pretrain"].update(epochs=0, lr_milestones=[])  # the initial backbone: one process less
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     protocol = yaml.safe_load((ROOT / DEFAULT_PROTOCOL).read_text())
     protocol.update(params=str(tmp_path / "params.yaml"), work_dir=str(tmp_path / "work"), results_dir=str(tmp_path / "results"), mask_images=4)
@@ -99,7 +99,7 @@ def test_a_result_is_committed_alone(tmp_path):
     assert "other.txt" in git("diff", "--cached", "--name-only")  # still staged, not committed
 
 
-@pytest.mark.slow  # 5 TensorFlow processes (pretrain, 4 runs) at 48x16, eager
+@pytest.mark.slow  # 5 TensorFlow processes (pretrain without training, 4 runs) at 48x16, eager
 @pytest.mark.timeout(1500)
 def test_a_tiny_study_runs_resumes_and_refuses_a_changed_protocol(tmp_path):
     protocol = tiny_protocol(tmp_path)
