@@ -32,6 +32,7 @@ BACKBONE = "backbone.weights.h5"  # ... and the backbone weights every variant s
 METRICS = "metrics.json"
 CMC = "cmc.csv"
 RANKINGS = "rankings.json"
+OCCLUDED_RANKINGS = "occluded_rankings.json"  # the same for the occluded-query split (no queries without one)
 # reports/
 REPORT_HTML = "index.html"
 REPORT_NOTEBOOK = "report.ipynb"

@@ -84,7 +84,7 @@ def test_dvc_yaml_paths_match_the_layout(stages):
         assert {manifest, backbone} <= deps
         cmd, outs, deps = evaluated[layout.results_dir(variant, seed)]
         assert f"--variant {variant} --set seed={seed}" in cmd
-        assert outs == {str(layout.results_dir(variant, seed) / name) for name in (layout.METRICS, layout.CMC, layout.RANKINGS)}
+        assert outs == {str(layout.results_dir(variant, seed) / name) for name in (layout.METRICS, layout.CMC, layout.RANKINGS, layout.OCCLUDED_RANKINGS)}
         assert {str(layout.model_path(variant, seed)), manifest} <= deps
     _, outs, deps = stages["report"]
     assert outs == {str(Path(layout.REPORTS_ROOT) / name) for name in (layout.REPORT_HTML, layout.REPORT_NOTEBOOK)}

@@ -41,6 +41,7 @@ class RunInputs:
     training_log: pd.DataFrame | None
     train_meta: dict | None
     metrics_path: Path
+    occluded_rankings: dict | None = None  # the occluded-query split's (None or no queries without one)
 
 
 def read_json(path: Path) -> dict:
@@ -167,7 +168,7 @@ def load_run(results_dir: Path, models_dir: Path, variant: str, seed: int) -> Ru
     if not metrics_path.is_file():
         return None
     metrics = validate_metrics(read_json(metrics_path), metrics_path)
-    cmc_path, rankings_path = run_dir / layout.CMC, run_dir / layout.RANKINGS
+    cmc_path, rankings_path, occluded_path = run_dir / layout.CMC, run_dir / layout.RANKINGS, run_dir / layout.OCCLUDED_RANKINGS
     log_path, meta_path = model_dir / layout.TRAINING_LOG, model_dir / layout.TRAIN_META
     return RunInputs(
         variant=variant,
@@ -178,6 +179,7 @@ def load_run(results_dir: Path, models_dir: Path, variant: str, seed: int) -> Ru
         training_log=read_training_log(log_path) if log_path.is_file() else None,
         train_meta=validate_record(read_json(meta_path), meta_path) if meta_path.is_file() else None,
         metrics_path=metrics_path,
+        occluded_rankings=validate_rankings(read_json(occluded_path), occluded_path) if occluded_path.is_file() else None,
     )
 
 

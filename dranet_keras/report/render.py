@@ -176,7 +176,16 @@ def dataset_section(dataset: str, runs: dict, references: dict, paper: dict, roo
         "claims": demo_claims(runs, root),
         "strata": stratum_rows(runs),
         "occluded": occluded_rows(runs),
+        "occluded_retrieval": occluded_retrieval(first, root),
     }
+
+
+def occluded_retrieval(first: dict, root: Path) -> dict | None:
+    """The top-k of a few occluded queries (dra's, else another variant's), for the hard-example section."""
+    ranked = next((first[v] for v in ("dra", "sic", "cic", "baseline") if v in first and (first[v].occluded_rankings or {}).get("queries")), None)
+    if ranked is None:
+        return None
+    return {"variant": ranked.variant, "seed": ranked.seed, "rows": figures.ranking_grid(ranked.occluded_rankings, root)}
 
 
 def occluded_rows(runs: dict) -> list[dict]:

@@ -14,6 +14,7 @@ from dranet_keras.data.synthetic import query_attributes
 from dranet_keras.errors import UserError
 from dranet_keras.evaluation.rerank_cost import check_rerank_fits
 from dranet_keras.evaluation.results import check_scorable, evaluate_embeddings, write_results
+from dranet_keras.io import atomic_write_json
 
 USES_TENSORFLOW = True  # dranet_keras.cli imports it quietly first
 
@@ -41,15 +42,16 @@ def _embed(model, model_path, records, name, config, cache_dir):
     return extract_features(model, dataset, flip=flip, cache_path=cache, description=f"{name} features")
 
 
-def _occluded_split(model, model_path, split, gallery_features, config, cache_dir) -> dict | None:
+def _occluded_split(model, model_path, split, gallery_features, config, cache_dir) -> tuple[dict | None, dict]:
     """The synthetic set's occluded-query split (Occluded-DukeMTMC's protocol: occluded queries
     against their whole-body images and the standard gallery), scored like the standard split
-    without re-ranking; None when the set has none."""
+    without re-ranking, and its rankings of `eval.visual_queries` queries; (None, no queries)
+    when the set has none."""
     from dranet_keras.data.synthetic import OCCLUDED_SPLIT
 
     # the prepared set's own folder decides (stats.json, a dependency, records it), not a param
     if config.data.name != "synthetic" or not (Path(config.data.root) / OCCLUDED_SPLIT).is_dir():
-        return None
+        return None, {"queries": []}
     import numpy as np
 
     from dranet_keras.data.synthetic import read_occluded_split
@@ -58,9 +60,9 @@ def _occluded_split(model, model_path, split, gallery_features, config, cache_di
     own = occluded.gallery[: len(occluded.gallery) - len(split.gallery)]
     query = _embed(model, model_path, occluded.query, "occluded query", config, cache_dir)
     gallery = np.concatenate([_embed(model, model_path, own, "occluded gallery", config, cache_dir), gallery_features])
-    arguments = {**config.eval.ranking_arguments(), "rerank": False, "visual_queries": 0}
-    metrics, _, _ = evaluate_embeddings(query, gallery, occluded.query, occluded.gallery, **arguments, seed=config.seed)
-    return {key: value for key, value in metrics.items() if key not in ("protocol", "strata", "rerank")}
+    arguments = {**config.eval.ranking_arguments(), "rerank": False}
+    metrics, _, rankings = evaluate_embeddings(query, gallery, occluded.query, occluded.gallery, **arguments, seed=config.seed)
+    return {key: value for key, value in metrics.items() if key not in ("protocol", "strata", "rerank")}, rankings
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         seed=config.seed,
         query_attributes=query_attributes(config.data.root, split.query) if config.data.name == "synthetic" else None,
     )
-    occluded = _occluded_split(model, model_path, split, features[1], config, args.cache_dir)
+    occluded, occluded_rankings = _occluded_split(model, model_path, split, features[1], config, args.cache_dir)
     metrics = {
         "dataset": config.data.name,
         "synthetic": config.data.name == "synthetic",
@@ -113,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         "config": config_to_dict(config),  # the effective configuration, --set overrides included
     }
     write_results(output_dir, metrics, cmc, rankings)
+    atomic_write_json(output_dir / layout.OCCLUDED_RANKINGS, occluded_rankings)
     reranked = f"; re-ranked mAP {metrics['rerank']['mAP']:.4f}" if metrics["rerank"] else ""
     print(f"dranet evaluate: {variant} ({model.dtype_policy.name}): mAP {metrics['mAP']:.4f}, rank-1 {metrics['rank1']:.4f}{reranked} -> {output_dir}")
     return 0

@@ -78,3 +78,24 @@ def test_study_hard_examples_and_deviations_sections_show_what_they_promise(tmp_
 def test_without_study_results_the_report_says_how_to_run_it(tmp_path):
     html = render_html(_context(tmp_path, with_study=False))
     assert "has no results yet" in html and "dranet study --commit" in html
+
+
+def test_the_occluded_split_and_its_rankings_are_shown_beside_the_strata(tmp_path):
+    root = write_outputs(tmp_path / "pipeline")
+    for variant, value in (("baseline", 0.2), ("dra", 0.3)):
+        run = root / "results" / variant / "seed0"
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics["occluded"] = {"num_query": 12, "num_gallery": 30, "skipped_queries": 0, "mAP": value, "mINP": 0.1, "rank1": value,
+                               "rank5": 0.5, "rank10": 0.6, "rank20": 0.7}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        shutil.copy(run / "rankings.json", run / "occluded_rankings.json")
+    context = build_context(root=root, results_dir=root / "results", models_dir=root / "models", paper_results=PAPER_RESULTS,
+                            params_path=REPO / "params.yaml", dataset="synthetic", seed=0)
+    section = context["datasets"][0]
+    assert {row["variant"]: row["cells"]["mAP"]["value"] for row in section["occluded"]} == {"baseline": 0.2, "dra": 0.3}
+    assert section["occluded_retrieval"]["variant"] == "dra"
+    html = render_html(context)
+    hard = html[html.index('<section id="hard">'): html.index('<section id="curves">')]
+    assert "the occluded-query split" in hard and "(12 queries" in hard
+    assert 'data-variant="dra"><td class="label">dra</td><td>30.0</td>' in hard
+    assert hard.count('class="tile query"') == len(section["occluded_retrieval"]["rows"]) > 0
