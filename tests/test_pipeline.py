@@ -192,7 +192,7 @@ def test_dvc_repro_end_to_end_on_a_tiny_config(tmp_path):
     written = [prepared / layout.MANIFEST, prepared / layout.STATS]
     for seed in (0, 1):
         written += [layout.model_dir("dra", seed) / name for name in (layout.TRAIN_META, layout.TRAINING_LOG)]
-        written += [layout.results_dir("dra", seed) / name for name in (layout.METRICS, layout.CMC, layout.RANKINGS)]
+        written += [layout.results_dir("dra", seed) / name for name in (layout.METRICS, layout.CMC, layout.RANKINGS, layout.OCCLUDED_RANKINGS)]
     for path in written:
         check_format(repo / path)  # docs/formats.md
     for seed in (0, 1):

@@ -16,7 +16,7 @@ from dranet_keras.evaluation.ranking import QueryMetrics
 
 MIN_QUERIES = 20
 DARK, BRIGHT = 0.85, 1.10  # image brightness factor: below DARK is dark, above BRIGHT bright
-SHARE_BINS = (0.0, 0.2, 0.4, 1.0)  # occluded share: (0, 0.2], (0.2, 0.4], (0.4, 1]
+SHARE_BINS = (0.0, 0.2, 0.4, 1.0)  # occluded share: (0, 0.2], (0.2, 0.4], (0.4, 1], named "0-20%" ...
 
 
 def stratum_masks(attributes: list[dict]) -> dict[str, dict[str, np.ndarray]]:
@@ -24,7 +24,7 @@ def stratum_masks(attributes: list[dict]) -> dict[str, dict[str, np.ndarray]]:
     column = {key: np.array([a[key] for a in attributes], dtype=float) for key in ("occluded", "occluded_share", "back_view", "brightness")}
     occluded = column["occluded"] == 1
     share = column["occluded_share"]
-    bins = {f"({low:g}, {high:g}]": occluded & (share > low) & (share <= high) for low, high in zip(SHARE_BINS[:-1], SHARE_BINS[1:])}
+    bins = {f"{100 * low:.0f}-{100 * high:.0f}%": occluded & (share > low) & (share <= high) for low, high in zip(SHARE_BINS[:-1], SHARE_BINS[1:])}
     brightness = column["brightness"]
     return {
         "occlusion": {"occluded": occluded, "not occluded": ~occluded},

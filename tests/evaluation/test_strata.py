@@ -53,8 +53,8 @@ def test_strata_split_the_queries_by_their_attributes():
     ]
     masks = stratum_masks(attributes)
     assert masks["occlusion"]["occluded"].tolist() == [True, True, False]
-    assert masks["occluded share"]["(0, 0.2]"].tolist() == [True, False, False]
-    assert masks["occluded share"]["(0.4, 1]"].tolist() == [False, True, False]
+    assert masks["occluded share"]["0-20%"].tolist() == [True, False, False]
+    assert masks["occluded share"]["40-100%"].tolist() == [False, True, False]
     assert masks["view"]["back"].tolist() == [False, True, True]
     assert [masks["lighting"][k].tolist() for k in ("dark", "normal", "bright")] == [[True, False, False], [False, True, False], [False, False, True]]
     for strata in masks.values():  # no query in two strata of one axis
