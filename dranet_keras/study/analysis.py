@@ -98,7 +98,10 @@ def comparison(results: dict, spec: dict, *, resamples: int = 2000, seed: int = 
         found = ONE_SEED
     elif interval.n == 0:
         found = "not measured"
-    return {**spec, "differences": pairs, "interval": interval._asdict(), "bootstrap": bootstrap, "verdict": found}
+    # Reported beside the verdict, never changing it: a gain whose whole interval lies below the
+    # tolerance is real but smaller than the effect the claim is about.
+    smaller = spec["rule"] == "gain" and interval.n > 1 and interval.low > 0 and interval.high < spec["tolerance"]
+    return {**spec, "differences": pairs, "interval": interval._asdict(), "bootstrap": bootstrap, "verdict": found, "below_tolerance": bool(smaller)}
 
 
 def stratum_comparison(results: dict, axis: str, hard: str, easy: str, variant: str = "dra", against: str = "baseline") -> dict:

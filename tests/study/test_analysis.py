@@ -81,3 +81,13 @@ def test_tables_and_convergence():
     assert converged([1.0], window=2, max_drop=0.05) is None
     summary = training_summary(results, window=2, max_drop=0.05)[0]
     assert summary["n"] == 2 and summary["converged"] == 0 and summary["train_wall_s"] == 20.0
+
+
+def test_a_real_gain_smaller_than_the_tolerance_is_flagged_beside_its_verdict():
+    results = {
+        "baseline": {k: result(k, 0.40) for k in range(5)},
+        "dra": {k: result(k, 0.405 + 0.001 * k) for k in range(5)},  # +0.5 .. +0.9 points
+    }
+    found = comparison(results, {**GAIN, "tolerance": 2.0})
+    assert found["verdict"] == "reproduced" and found["below_tolerance"]  # the register's rule decides; the flag informs
+    assert not comparison(results, {**GAIN, "tolerance": 0.5})["below_tolerance"]
