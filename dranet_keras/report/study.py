@@ -57,7 +57,7 @@ def study_section(root: Path) -> dict | None:
             "machine": next(r["machine"] for by_seed in results.values() for r in by_seed.values()),
         },
         "hard_svg": figures.stratum_gain_svg(c4) if c4 and c4["strata"] else None,
-        "commands": [f"dranet study --protocol {protocol.path} --one <run>:<seed>  (one result)", f"dranet study --protocol {protocol.path} --commit  (all that are missing)"],
+        "commands": [f"dranet study --protocol {DEFAULT_PROTOCOL} --one <run>:<seed>  (one result)", f"dranet study --protocol {DEFAULT_PROTOCOL} --commit  (all that are missing)"],
     }
 
 
