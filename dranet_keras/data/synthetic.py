@@ -449,14 +449,18 @@ def load_synthetic(root: str | Path, **spec) -> Split:
     return read_market_layout(root)
 
 
-def read_occluded_split(root: str | Path, main: Split) -> Split:
-    """The occluded-query split of the set at `root` (generated with `occluded_ids`): its
-    occluded queries, and a gallery of its whole-body images plus `main`'s gallery (as
-    Occluded-DukeMTMC's queries search the whole test gallery). No training images."""
+def read_occluded_images(root: str | Path) -> Split:
+    """The occluded split's own images at `root` (generated with `occluded_ids`): its occluded
+    queries and its identities' whole-body gallery images. No training images."""
     from dranet_keras.data.datasets.market1501 import read_market_layout
 
-    occluded = read_market_layout(Path(root) / OCCLUDED_SPLIT, train_folder=None)
-    return Split([], occluded.query, occluded.gallery + main.gallery)
+    return read_market_layout(Path(root) / OCCLUDED_SPLIT, train_folder=None)
+
+
+def occluded_gallery(own: Split, main: Split) -> list:
+    """The gallery the occluded queries search: their identities' whole-body images, then
+    `main`'s gallery (as Occluded-DukeMTMC's queries search the whole test gallery)."""
+    return own.gallery + main.gallery
 
 
 def identity_codes(spec: SyntheticSpec) -> set[int]:

@@ -54,14 +54,13 @@ def _occluded_split(model, model_path, split, gallery_features, config, cache_di
         return None, {"queries": []}
     import numpy as np
 
-    from dranet_keras.data.synthetic import read_occluded_split
+    from dranet_keras.data.synthetic import occluded_gallery, read_occluded_images
 
-    occluded = read_occluded_split(config.data.root, split)
-    own = occluded.gallery[: len(occluded.gallery) - len(split.gallery)]
-    query = _embed(model, model_path, occluded.query, "occluded query", config, cache_dir)
-    gallery = np.concatenate([_embed(model, model_path, own, "occluded gallery", config, cache_dir), gallery_features])
+    own = read_occluded_images(config.data.root)
+    query = _embed(model, model_path, own.query, "occluded query", config, cache_dir)
+    gallery = np.concatenate([_embed(model, model_path, own.gallery, "occluded gallery", config, cache_dir), gallery_features])
     arguments = {**config.eval.ranking_arguments(), "rerank": False}
-    metrics, _, rankings = evaluate_embeddings(query, gallery, occluded.query, occluded.gallery, **arguments, seed=config.seed)
+    metrics, _, rankings = evaluate_embeddings(query, gallery, own.query, occluded_gallery(own, split), **arguments, seed=config.seed)
     return {key: value for key, value in metrics.items() if key not in ("protocol", "strata", "rerank")}, rankings
 
 

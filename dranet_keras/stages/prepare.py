@@ -79,11 +79,10 @@ def occluded_split_stats(data: DataConfig, split) -> dict | None:
     `evaluate`, which scores it, re-runs when it changes); None without one."""
     if data.name != "synthetic" or not data.synthetic_occluded_ids:
         return None
-    from dranet_keras.data.synthetic import read_occluded_split
+    from dranet_keras.data.synthetic import read_occluded_images
 
-    occluded = read_occluded_split(data.root, split)
-    own = occluded.gallery[: len(occluded.gallery) - len(split.gallery)]
-    return {"query": len(occluded.query), "gallery": len(own), "images_sha256": content_digest(sorted(r.path for r in occluded.query + own))}
+    own = read_occluded_images(data.root)
+    return {"query": len(own.query), "gallery": len(own.gallery), "images_sha256": content_digest(sorted(r.path for r in own.query + own.gallery))}
 
 
 def prepare(data: DataConfig, seed: int, preview_ids: int | None = None) -> dict:

@@ -143,7 +143,9 @@ def run_study(protocol: Protocol, *, commit: bool = False, only: set[str] | None
 def _code_commit() -> str | None:
     """The checkout's commit (with "-dirty" when it has changes), None outside git."""
     done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], capture_output=True, text=True)
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
 
 
 def _sha256(path: Path) -> str:
@@ -202,7 +204,7 @@ def run_one(protocol: Protocol, name: str, seed: int) -> dict:
 
     from dranet_keras.data.manifest import read_manifest
     from dranet_keras.data.pipeline import eval_dataset
-    from dranet_keras.data.synthetic import ATTRIBUTES_FILE, read_attributes, read_occluded_split
+    from dranet_keras.data.synthetic import occluded_gallery, query_attributes, read_occluded_images
     from dranet_keras.evaluation.features import extract_features
     from dranet_keras.models.loading import load_dranet
     from dranet_keras.stages.train import train
@@ -227,13 +229,11 @@ def run_one(protocol: Protocol, name: str, seed: int) -> dict:
         return extract_features(model, dataset, flip=config.eval.flip_test, description=f"{name} seed {seed} {what}")
 
     root = Path(config.data.root)
-    table = read_attributes(root / ATTRIBUTES_FILE)
-    attributes = [table[os.path.relpath(r.path, root)] for r in split.query]
+    attributes = query_attributes(root, split.query)
     query, gallery = embed(split.query, "query"), embed(split.gallery, "gallery")
-    occluded = read_occluded_split(root, split)
-    own_gallery = occluded.gallery[: len(occluded.gallery) - len(split.gallery)]
-    occluded_query = embed(occluded.query, "occluded query")
-    occluded_gallery = np.concatenate([embed(own_gallery, "occluded gallery"), gallery])
+    own = read_occluded_images(root)
+    occluded_query = embed(own.query, "occluded query")
+    occluded_gallery_features = np.concatenate([embed(own.gallery, "occluded gallery"), gallery])
     images = next(iter(eval_dataset(split.query[: protocol.mask_images], size, protocol.mask_images)))
     with open(output_dir / layout.TRAINING_LOG) as handle:
         losses = [float(row["loss"]) for row in csv.DictReader(handle)]
@@ -244,7 +244,7 @@ def run_one(protocol: Protocol, name: str, seed: int) -> dict:
         "overrides": list(run.overrides),
         "protocol_digest": protocol.digest,
         "standard": _retrieval(query, gallery, split.query, split.gallery, config, attributes),
-        "occluded": _retrieval(occluded_query, occluded_gallery, occluded.query, occluded.gallery, config),
+        "occluded": _retrieval(occluded_query, occluded_gallery_features, own.query, occluded_gallery(own, split), config),
         "mask": _mask_spread(model, images),
         "losses": losses,
         "epochs": meta["epochs"],

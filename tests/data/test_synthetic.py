@@ -123,16 +123,17 @@ def test_an_occluder_darkens_what_it_hides_in_the_picture(tmp_path):
 
 
 def test_occluded_split_has_its_own_identities_occluded_queries_and_a_whole_gallery(tmp_path):
-    from dranet_keras.data.synthetic import identity_codes, read_attributes, read_occluded_split
+    from dranet_keras.data.synthetic import identity_codes, occluded_gallery, read_attributes, read_occluded_images
 
     spec = SyntheticSpec(train_ids=3, test_ids=4, cameras=3, images_per_camera=2, distractors=1, occluded_ids=3, height=64, width=32, seed=5)
     root = generate(tmp_path / "s", spec)
     main = load_dataset("synthetic", root, **{k: v for k, v in json.loads((root / "synthetic.json").read_text()).items() if k != "version"})
-    occluded = read_occluded_split(root, main)
+    occluded = read_occluded_images(root)
     table = read_attributes(root / "attributes.csv")
     assert occluded.train == [] and len(occluded.query) == 3 * 3
-    own = occluded.gallery[: len(occluded.gallery) - len(main.gallery)]
-    assert len(own) == 3 * 3 and occluded.gallery[len(own):] == main.gallery  # searched together with the standard gallery
+    own = occluded.gallery
+    searched = occluded_gallery(occluded, main)
+    assert len(own) == 3 * 3 and searched[: len(own)] == own and searched[len(own):] == main.gallery  # with the standard gallery
     assert {r.pid for r in occluded.query} == {8, 9, 10}  # after the main set's 1..7
     assert not {r.pid for r in occluded.query} & {r.pid for r in main.query + main.gallery}
     relative = lambda r: str(Path(r.path).relative_to(root))  # noqa: E731
