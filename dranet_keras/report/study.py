@@ -9,7 +9,10 @@ from pathlib import Path
 import yaml
 
 from dranet_keras.report import figures
-from dranet_keras.study.analysis import claim_verdicts, load_claims, load_results, run_table, strata_table, training_summary
+from dranet_keras.study.analysis import (
+    claim_verdicts, load_claims, load_references, load_results, reference_results, reference_rows, run_table, strata_table,
+    training_summary,
+)
 from dranet_keras.study.protocol import DEFAULT_CLAIMS, DEFAULT_PROTOCOL, load_protocol
 
 DEVIATIONS = "experiments/deviations.yaml"
@@ -33,6 +36,7 @@ def study_section(root: Path) -> dict | None:
     if not results:
         return {"results": False, "protocol": DEFAULT_PROTOCOL, "digest": protocol.digest}
     claims = load_claims(root / DEFAULT_CLAIMS)
+    references = load_references(root / protocol.references_path)
     verdicts = claim_verdicts(results, claims, resamples=protocol.bootstrap_resamples, seed=protocol.bootstrap_seed)
     training = training_summary(results, protocol.convergence_window, protocol.convergence_max_drop)
     planned = sum(run.seeds for run in protocol.runs.values())
@@ -45,9 +49,9 @@ def study_section(root: Path) -> dict | None:
         "done": done,
         "planned": planned,
         "claims": verdicts,
-        "standard": run_table(results, "standard"),
-        "occluded": run_table(results, "occluded"),
-        "strata": strata_table(results),
+        "standard": run_table(results, "standard") + reference_rows(references, "standard"),
+        "occluded": run_table(results, "occluded") + reference_rows(references, "occluded"),
+        "strata": strata_table({**results, **reference_results(references)}),
         "training": training,
         "convergence": {"window": protocol.convergence_window, "max_drop": protocol.convergence_max_drop},
         "compute": {

@@ -99,7 +99,11 @@ def pretrain(protocol: Protocol) -> None:
 
 def check_result(protocol: Protocol, run: Run, seed: int) -> bool:
     """Whether (run, seed) has a result of this protocol; a result of another protocol is refused."""
-    path = protocol.result_path(run.name, seed)
+    return _check_digest(protocol, protocol.result_path(run.name, seed))
+
+
+def _check_digest(protocol: Protocol, path: Path) -> bool:
+    """Whether `path` holds a result of this protocol; a result of another protocol is refused."""
     if not path.is_file():
         return False
     found = json.loads(path.read_text()).get("protocol_digest")
@@ -129,6 +133,11 @@ def run_study(protocol: Protocol, *, commit: bool = False, only: set[str] | None
     jobs = [(run, seed) for run, seed in protocol.schedule() if (only is None or run.name in only) and not check_result(protocol, run, seed)]
     if dry_run:
         return [(run.name, seed) for run, seed in jobs]
+    if not _check_digest(protocol, protocol.references_path):
+        prepare_sets(protocol)
+        score_references(protocol)
+        if commit:
+            commit_result(protocol.references_path, f"study: references ({protocol.digest})")
     if jobs:
         prepare_sets(protocol)
         pretrain(protocol)
@@ -195,6 +204,48 @@ def _mask_spread(model, images) -> dict | None:
         "p95": float(quantiles[2]),
         "near_half": float(np.mean(np.abs(m - 0.5) < 0.05)),  # share still at the sigmoid's start
     }
+
+
+def score_references(protocol: Protocol) -> dict:
+    """The floors on the study's own splits, with the runs' ranking code: the colour-histogram
+    descriptor (per query and per stratum, as a run) and chance (random rankings)."""
+    from dranet_keras.data.manifest import read_manifest
+    from dranet_keras.data.synthetic import occluded_gallery, query_attributes, read_occluded_images
+    from dranet_keras.evaluation.chance import chance_metrics
+    from dranet_keras.evaluation.handcrafted import image_descriptors
+    from dranet_keras.evaluation.results import record_labels
+    from dranet_keras.stages.reference import CHANCE_DRAWS
+
+    config = study_config(protocol)
+    split = read_manifest(manifests(protocol, config)[0])
+    root = Path(config.data.root)
+    own = read_occluded_images(root)
+    splits = {
+        "standard": (split.query, split.gallery, query_attributes(root, split.query)),
+        "occluded": (own.query, occluded_gallery(own, split), None),
+    }
+    evaluation = config.eval
+    histogram, chance = {}, {}
+    for key, (query, gallery, attributes) in splits.items():
+        features = [image_descriptors([r.path for r in records]) for records in (query, gallery)]
+        histogram[key] = _retrieval(*features, query, gallery, config, attributes)
+        chance[key] = {
+            "num_query": len(query),
+            "num_gallery": len(gallery),
+            "draws": CHANCE_DRAWS,
+            **chance_metrics(*record_labels(query, gallery), max_rank=evaluation.max_rank, protocol=evaluation.protocol,
+                             draws=CHANCE_DRAWS, memory_gb=evaluation.memory_gb, seed=config.seed),
+        }
+    references = {
+        "protocol_digest": protocol.digest,
+        "references": {"colour_histogram": histogram, "chance": chance},
+        "code_commit": _code_commit(),
+        "command": f"dranet study --protocol {protocol.path}  (scored before the first run)",
+    }
+    atomic_write_json(protocol.references_path, references)
+    print(f"dranet study: references: colour histogram mAP {histogram['standard']['mAP']:.4f}, chance {chance['standard']['mAP']:.4f} "
+          f"(occluded split {histogram['occluded']['mAP']:.4f}, {chance['occluded']['mAP']:.4f})")
+    return references
 
 
 def run_one(protocol: Protocol, name: str, seed: int) -> dict:

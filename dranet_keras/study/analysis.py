@@ -43,6 +43,17 @@ def load_results(results_dir: str | Path) -> dict[str, dict[int, dict]]:
     return found
 
 
+def load_references(path: str | Path) -> dict:
+    """{reference name: {split: metrics}} of the study's references file ({} before it exists)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())["references"]
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"{path}: not the study's references file ({type(error).__name__}: {error})") from None
+
+
 def _value(result: dict, split: str, metric: str, stratum: tuple[str, str] | None = None):
     """The metric in percentage points, or None where it was not measured."""
     values = result.get(split)
@@ -142,6 +153,17 @@ def run_table(results: dict, split: str = "standard") -> list[dict]:
     return rows
 
 
+def reference_results(references: dict) -> dict[str, dict[int, dict]]:
+    """The floors (`load_references`) in the results' shape: one measurement each."""
+    return {name.replace("_", " "): {0: splits} for name, splits in references.items()}
+
+
+def reference_rows(references: dict, split: str = "standard") -> list[dict]:
+    """The floors scored on `split` as `run_table` rows, marked as references (no seeds)."""
+    rows = run_table(reference_results(references), split)
+    return [{**row, "seeds": [], "reference": True} for row in rows if row["cells"]["mAP"]["n"]]
+
+
 def strata_table(results: dict) -> list[dict]:
     """Per axis and stratum: query count and each run's mean mAP (points) over seeds."""
     first = next((r for by_seed in results.values() for r in by_seed.values() if (r.get("standard") or {}).get("strata")), None)
@@ -152,6 +174,8 @@ def strata_table(results: dict) -> list[dict]:
         for stratum, cell in strata.items():
             means = {}
             for name, by_seed in results.items():
+                if not any((r.get("standard") or {}).get("strata") for r in by_seed.values()):
+                    continue  # not measured per stratum (chance)
                 values = [v for r in by_seed.values() if (v := _value(r, "standard", "mAP", (axis, stratum))) is not None]
                 means[name] = {"mean": float(np.mean(values)) if values else None, "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None}
             rows.append({"axis": axis, "stratum": stratum, "num_query": cell["num_query"], "runs": means})

@@ -62,6 +62,11 @@ class Protocol:
     def result_path(self, name: str, seed: int) -> Path:
         return self.results_dir / name / f"seed{seed}.json"
 
+    @property
+    def references_path(self) -> Path:
+        """The floors scored on the study's splits (chance, the colour histogram): one file."""
+        return self.results_dir / "references.json"
+
     def model_dir(self, name: str, seed: int) -> Path:
         return self.work_dir / "models" / name / f"seed{seed}"
 

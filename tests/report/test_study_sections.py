@@ -36,6 +36,10 @@ def _context(tmp_path, with_study: bool):
                 path = root / "experiments/study/results" / name / f"seed{seed}.json"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(_study_result(name, seed, standard, occluded)))
+        floors = {"colour_histogram": _study_result("colour_histogram", 0, 0.037, 0.032), "chance": _study_result("chance", 0, 0.011, 0.007)}
+        del floors["chance"]["standard"]["strata"]
+        references = {name: {split: result[split] for split in ("standard", "occluded")} for name, result in floors.items()}
+        (root / "experiments/study/results/references.json").write_text(json.dumps({"protocol_digest": "x", "references": references}))
     import os
 
     cwd = os.getcwd()
@@ -69,8 +73,13 @@ def test_study_hard_examples_and_deviations_sections_show_what_they_promise(tmp_
     # baseline: 2.0 -> 1.98 over the last 2 epochs (1%): converged; dra: 2.5 -> 1.5 (40%): not
     assert re.search(r'baseline</td><td>4</td><td>4 of 4</td>', study) and re.search(r'dra</td><td>4</td><td class="missing">0 of 4</td>', study)
     assert "Training 13 min wall (24 min CPU)" in study  # 8 runs x 100 s, x 180 s
+    # the floors on the study's own split, beside the runs, in both tables
+    for floor, value in (("colour histogram", "3.7"), ("chance", "1.1")):
+        assert f'<tr data-run="{floor}" class="reference"><td class="label">{floor}</td><td>floor</td><td>{value}</td>' in study
     hard = html[html.index('<section id="hard">'): html.index('<section id="curves">')]
     assert "<svg" in hard and "too few" in hard  # the bright stratum has 3 queries
+    assert "<th>colour histogram mAP</th>" in hard and "<th>chance mAP</th>" not in hard  # chance has no strata
+    assert '<tr data-run="chance" class="reference"><td class="label">chance</td><td>floor</td><td>0.7</td>' in hard  # the occluded split
     deviations = html[html.index('<section id="deviations">'):]
     assert deviations.count("<tr>") >= 8 and "initialisation" in deviations
 

@@ -119,7 +119,19 @@ def test_a_tiny_study_runs_resumes_and_refuses_a_changed_protocol(tmp_path):
         assert (result["mask"] is None) == (variant == "baseline")
     # both variants of a seed start from the same backbone
     assert len({result["backbone_sha256"] for result in results.values()}) == 1
-    # a rerun skips what is there
+    # the floors, scored once on the same splits as the runs
+    references_path = tmp_path / "results" / "references.json"
+    references = json.loads(references_path.read_text())
+    assert references["protocol_digest"] == results["dra", "seed0.json"]["protocol_digest"]
+    for name in ("colour_histogram", "chance"):
+        for split in ("standard", "occluded"):
+            floor, run = references["references"][name][split], results["dra", "seed0.json"][split]
+            assert (floor["num_query"], floor["num_gallery"]) == (run["num_query"], run["num_gallery"]) and 0 <= floor["mAP"] <= 1
+    assert set(references["references"]["colour_histogram"]["standard"]["strata"]) == set(results["dra", "seed0.json"]["standard"]["strata"])
+    # a rerun skips what is there, the floors included
+    scored = references_path.stat().st_mtime_ns
+    again = dranet("study", "--protocol", str(protocol), "--only", "baseline", "--only", "dra")
+    assert again.returncode == 0 and "ran 0 run(s)" in again.stdout and references_path.stat().st_mtime_ns == scored
     again = dranet("study", "--protocol", str(protocol), "--only", "baseline", "--only", "dra", "--dry-run")
     assert again.returncode == 0 and "left 0 run(s)" in again.stdout
     # results of another protocol are never mixed in

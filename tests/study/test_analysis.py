@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from dranet_keras.study.analysis import ONE_SEED, claim_verdicts, comparison, converged, run_table, training_summary
+from dranet_keras.study.analysis import (
+    ONE_SEED, claim_verdicts, comparison, converged, load_references, reference_rows, run_table, strata_table, training_summary,
+)
+from dranet_keras.errors import UserError
 from dranet_keras.study.protocol import DEFAULT_CLAIMS
 
 
@@ -91,3 +94,23 @@ def test_a_real_gain_smaller_than_the_tolerance_is_flagged_beside_its_verdict():
     found = comparison(results, {**GAIN, "tolerance": 2.0})
     assert found["verdict"] == "reproduced" and found["below_tolerance"]  # the register's rule decides; the flag informs
     assert not comparison(results, {**GAIN, "tolerance": 0.5})["below_tolerance"]
+
+
+def test_the_floors_are_table_rows_without_seeds_and_chance_has_no_strata(tmp_path):
+    strata = {"view": {"back": {"num_query": 30, "mAP": 0.10}, "front": {"num_query": 30, "mAP": 0.20}}}
+    references = {
+        "colour_histogram": result(0, 0.037, occluded_map=0.032, strata=strata),
+        "chance": {"standard": {"mAP": 0.011, "rank1": 0.004, "rank5": 0.02, "rank10": 0.05, "mINP": 0.006}},
+    }
+    path = tmp_path / "references.json"
+    path.write_text(__import__("json").dumps({"protocol_digest": "x", "references": references}))
+    assert load_references(tmp_path / "absent.json") == {}
+    rows = {row["name"]: row for row in reference_rows(load_references(path))}
+    assert set(rows) == {"colour histogram", "chance"} and all(row["reference"] and row["seeds"] == [] for row in rows.values())
+    assert rows["colour histogram"]["cells"]["mAP"]["mean"] == pytest.approx(3.7) and rows["chance"]["cells"]["mAP"]["sd"] is None
+    assert [row["name"] for row in reference_rows(references, "occluded")] == ["colour histogram"]  # chance was not scored there
+    runs = {"baseline": {0: result(0, 0.4, strata=strata)}, "chance": {0: references["chance"]}}
+    assert all(set(row["runs"]) == {"baseline"} for row in strata_table(runs))
+    path.write_text("{}")
+    with pytest.raises(UserError, match="references.json: not the study's references file"):
+        load_references(path)
