@@ -49,3 +49,20 @@ def test_demo_results_tables_from_the_pipeline_outputs(tmp_path):
     assert "| chance | 3.2 | 2.0 | 10.0 | 19.0 | 1.0 | - |" in text
     assert "| pretrain | 12 | 165.00 | - |" in text and "| train + evaluate `dra` (per seed) | 5 | 12.50 | 3.00 |" in text
     assert "24 queries x 72 gallery images, 64x32, seeds [0, 1]" in text
+
+
+def test_demo_time_splits_the_printed_lines_into_stages_and_training_phases():
+    sys.path.insert(0, str(BENCHMARKS))  # demo_time.py imports tables.py as a sibling script
+    try:
+        spec = importlib.util.spec_from_file_location("demo_time", BENCHMARKS / "demo_time.py")
+        demo_time = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(demo_time)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    lines = [(0.0, "Running stage 'prepare':"), (5.0, "Running stage 'train@dra-0':"), (20.0, "Epoch 1/3"), (30.0, " 9/18 - loss: 2.1"),
+             (40.0, "18/18 - loss: 2.0 - lr: 0.001"), (41.0, "Epoch 2/3"), (50.0, "18/18 - lr: 0.001"), (52.0, "Epoch 3/3"),
+             (60.0, "18/18 - lr: 0.0001"), (70.0, "Running stage 'report':")]
+    stages = demo_time.stage_phases(lines, total=80.0)
+    assert stages["prepare"] == {"wall": 5.0} and stages["report"] == {"wall": 10.0}
+    # start-up 5 -> 20; epoch 1 20 -> 41; epochs 2 and 3: 41 -> 52 and 52 -> 60; the end 60 -> 70
+    assert stages["train@dra-0"] == {"wall": 65.0, "start-up": 15.0, "epoch 1": 21.0, "later epochs": 9.5, "end": 10.0}
