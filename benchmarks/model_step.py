@@ -1,5 +1,6 @@
-"""Train-step speed: float32 against mixed bfloat16 (default), or every DRANet variant against
-the baseline (--compare variants). All figures are measured in this one run.
+"""Train-step speed: float32 against mixed bfloat16 (default), or every DRANet variant with
+Keras' own BatchNormalization against the fused one (--compare variants). All figures are
+measured in this one run.
 
 precision: SGD train steps of the configured variant at 256x128 batch 32 (the paper's input) and
 at params.yaml's model.height x model.width, fp32 and bf16 steps interleaved so that machine noise
@@ -8,7 +9,14 @@ trained in fp32 and in bf16 with `--seeds` seeds each, each model's mAP from emb
 precision, and the first fp32 model's embeddings extracted in bf16 too. The seed-to-seed spread
 is the noise the fp32/bf16 difference is compared with.
 
-    .venv/bin/python benchmarks/model_step.py [--steps 5] [--seeds 2] [--compare variants]
+variants: AdamW train steps (batch 16) of every variant at 256x128 and at params.yaml's size,
+each before and after dranet_keras/layers/batch_normalization.py (Keras' own BatchNormalization,
+then the fused one, back to back so that machine noise hits both alike), each cell in a fresh
+process (this script re-invoked with a hidden --worker) that reports its img/s, parameters,
+tracing time and peak RSS. `--variants` / `--sizes` run a subset.
+
+    .venv/bin/python benchmarks/model_step.py [--steps 5] [--seeds 2]
+    .venv/bin/python benchmarks/model_step.py --compare variants [--variants baseline,dra] [--sizes 64x32]
 
 Each table goes into docs/benchmarks.md (benchmarks/tables.py; `--doc FILE` for another file).
 """
@@ -16,8 +24,11 @@ Each table goes into docs/benchmarks.md (benchmarks/tables.py; `--doc FILE` for 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -29,7 +40,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tables import add_doc_argument, publish  # noqa: E402  (benchmarks/tables.py: scripts run as files)
+from batch_norm_sides import use_keras_batch_normalization  # noqa: E402  (benchmarks/: scripts run as files)
+from tables import add_doc_argument, publish  # noqa: E402
 from dranet_keras.choices import VARIANTS  # noqa: E402
 from dranet_keras.config import load_config  # noqa: E402
 from dranet_keras.models import build_dranet  # noqa: E402
@@ -67,26 +79,78 @@ def build(num_ids, variant, shape, policy, optimizer):
     return model
 
 
-def compare_variants(args) -> None:
-    load = os.getloadavg()[0]
+# One fresh process per (variant, input size, BN side) cell, so that each gets its own peak RSS.
+# keras-bn: Keras' own BatchNormalization (the "before" of layers/batch_normalization.py).
+BN_SIDES = ("keras-bn", "fused")
+
+
+def variant_worker(args) -> None:
+    """Build one variant at one size with one BN side, time its train steps, print one JSON line."""
+    import resource
+
+    if args.worker == "keras-bn":
+        use_keras_batch_normalization()
+    height, width = args.size
     rng = np.random.default_rng(0)
-    shape = (args.height, args.width, 3)
-    batch = make_batch(args.height, args.width, args.batch, args.num_ids, rng)
-    models = {}
-    for variant in VARIANTS:
-        models[variant] = build(args.num_ids, variant, shape, None, lambda: keras.optimizers.AdamW(3.5e-4))
+    batch = make_batch(height, width, args.batch, args.num_ids, rng)
+    model = build(args.num_ids, args.variant, (height, width, 3), args.precision, lambda: keras.optimizers.AdamW(3.5e-4))
+    start = time.perf_counter()
+    model.train_on_batch(*batch)  # tracing / compilation
+    tracing = time.perf_counter() - start
+    for _ in range(args.warmup):
+        model.train_on_batch(*batch)
+    times = []
+    for _ in range(args.steps):
         start = time.perf_counter()
-        models[variant].train_on_batch(*batch)  # tracing / compilation
-        print(f"{variant:8s} first step (tracing) {time.perf_counter() - start:6.1f} s")
-    medians = interleaved_medians(models, {v: batch for v in VARIANTS}, args.steps)
-    base_params, base_time = models["baseline"].count_params(), medians["baseline"]
+        model.train_on_batch(*batch)
+        times.append(time.perf_counter() - start)
+    step = statistics.median(times)
+    print(json.dumps({"variant": args.variant, "size": [height, width], "side": args.worker, "params": model.count_params(),
+                      "tracing_s": tracing, "times": times, "step_s": step, "img_s": args.batch / step,
+                      "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
+
+
+def run_variant_worker(variant: str, size: tuple[int, int], side: str, args) -> dict:
+    command = [sys.executable, __file__, "--compare", "variants", "--worker", side, "--variant", variant,
+               "--size", f"{size[0]}x{size[1]}", "--batch", str(args.batch), "--steps", str(args.steps),
+               "--warmup", str(args.warmup), "--num-ids", str(args.num_ids), "--precision", args.precision]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{variant} {size[0]}x{size[1]} {side} worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def variant_rows(cells: dict) -> list[list]:
+    """Table rows from the workers' JSON, `cells[variant, (height, width), side]`, in their order."""
     rows = []
-    for variant, model in models.items():
-        step, params = medians[variant], model.count_params()
-        rows.append([f"`{variant}`", f"{params:,d}", f"{params / base_params:.3f}", f"{step:.3f}", f"{args.batch / step:.1f}", f"{step / base_time:.3f}"])
-    publish("model_step_variants", ["variant", "parameters", "x baseline", "step s", "img/s", "step x baseline"], rows, doc=args.doc,
-            load_at_start=load, note=f"Input {args.height}x{args.width}, batch {args.batch}, {args.num_ids} ids, AdamW, "
-                                     f"median of {args.steps} interleaved steps per variant.")
+    for variant, size in dict.fromkeys((variant, tuple(size)) for variant, size, _ in cells):
+        keras_bn, fused = cells[variant, size, "keras-bn"], cells[variant, size, "fused"]
+        rows.append([f"`{variant}`", f"{size[0]}x{size[1]}", f"{fused['params']:,d}", keras_bn["img_s"], fused["img_s"],
+                     fused["img_s"] / keras_bn["img_s"], f"{keras_bn['max_rss_kib'] / 2**20:.2f}", f"{fused['max_rss_kib'] / 2**20:.2f}"])
+    return rows
+
+
+VARIANT_COLUMNS = ["variant", "input", "parameters", "Keras BN img/s", "fused BN img/s", "fused / Keras",
+                   "peak RSS Keras BN (GiB)", "peak RSS fused (GiB)"]
+
+
+def compare_variants(args) -> None:
+    """Every (variant, size) cell with Keras' BN and then the fused BN, back to back."""
+    load = os.getloadavg()[0]
+    cells = {}
+    for variant in args.variants:
+        for size in args.sizes:
+            for side in BN_SIDES:
+                started = time.perf_counter()
+                cell = cells[variant, size, side] = run_variant_worker(variant, size, side, args)
+                print(f"{variant:8s} {size[0]}x{size[1]} {side:8s} {cell['img_s']:7.2f} img/s, tracing {cell['tracing_s']:5.1f} s, "
+                      f"peak RSS {cell['max_rss_kib'] / 2**20:.2f} GiB (process {time.perf_counter() - started:4.0f} s, "
+                      f"load {os.getloadavg()[0]:.1f})", flush=True)
+    publish("model_step_variants", VARIANT_COLUMNS, variant_rows(cells), doc=args.doc, load_at_start=load,
+            note=f"{policy_name(args.precision)}, batch {args.batch}, {args.num_ids} ids, AdamW; one fresh process per cell "
+                 f"(Keras' own BatchNormalization, then the fused one, back to back): the first step (tracing) and "
+                 f"{args.warmup} more untimed, then the median of {args.steps} steps; peak RSS is the process's ru_maxrss.")
 
 
 def step_speed(args, config) -> None:
@@ -176,23 +240,49 @@ def retrieval(args, config) -> None:
     publish("model_step_retrieval", columns, rows, doc=args.doc, load_at_start=load, note=note)
 
 
-def main() -> None:
+def size(text: str) -> tuple[int, int]:
+    height, width = text.lower().split("x")
+    return int(height), int(width)
+
+
+def parse_args(argv=None):
+    demo = load_config(ROOT / "params.yaml").model
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", choices=("precision", "variants"), default="precision")
-    parser.add_argument("--height", type=int, default=256, help="variants: input height")
-    parser.add_argument("--width", type=int, default=128, help="variants: input width")
     parser.add_argument("--batch", type=int, default=None, help="batch size (precision: 32, variants: 16)")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per model (after one warm-up)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per model (precision: 5 after one warm-up, variants: 3)")
     parser.add_argument("--num-ids", type=int, default=751, help="classes (751 = Market-1501 train ids)")
     parser.add_argument("--seeds", type=int, default=2, help="precision: trainings per precision for retrieval")
     parser.add_argument("--no-retrieval", action="store_true", help="precision: only the step speeds")
+    parser.add_argument("--variants", type=lambda s: s.split(","), default=list(VARIANTS),
+                        help=f"variants: a comma list of {','.join(VARIANTS)} (default: all)")
+    parser.add_argument("--sizes", type=lambda s: [size(part) for part in s.split(",")],
+                        default=[(256, 128), (demo.height, demo.width)],
+                        help=f"variants: a comma list of HEIGHTxWIDTH (default: 256x128,{demo.height}x{demo.width}, params.yaml's)")
+    parser.add_argument("--warmup", type=int, default=1, help="variants: untimed steps after the first (tracing) one")
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32", help="variants: dtype policy")
     add_doc_argument(parser)
-    args = parser.parse_args()
+    parser.add_argument("--worker", choices=BN_SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=size, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if unknown := [v for v in args.variants if v not in VARIANTS]:
+        parser.error(f"--variants: unknown {','.join(unknown)}; expected a comma list of {','.join(VARIANTS)}")
     if args.compare == "variants":
-        args.batch = args.batch or 16
+        args.batch, args.steps = args.batch or 16, args.steps or 3
+    else:
+        args.batch, args.steps = args.batch or 32, args.steps or 5
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.worker:
+        variant_worker(args)
+        return
+    if args.compare == "variants":
         compare_variants(args)
         return
-    args.batch = args.batch or 32
     config = load_config(ROOT / "params.yaml")
     step_speed(args, config)
     if not args.no_retrieval:

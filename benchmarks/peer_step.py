@@ -37,7 +37,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from tables import add_doc_argument, publish  # benchmarks/tables.py (scripts run as files)
+from batch_norm_sides import use_keras_batch_normalization  # benchmarks/ (scripts run as files)
+from tables import add_doc_argument, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 HEIGHT, WIDTH = 256, 128
@@ -52,11 +53,10 @@ def keras_step(args):
     import keras
     import numpy as np
 
-    from dranet_keras.layers import batch_normalization
     from dranet_keras.models.resnet import resnet50
 
     if args.worker == "keras-unfused":
-        batch_normalization.fused_kernel_applies = lambda layer, inputs, mask: False
+        use_keras_batch_normalization()
 
     if args.threads:
         import tensorflow as tf

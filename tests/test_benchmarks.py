@@ -51,14 +51,45 @@ def test_demo_results_tables_from_the_pipeline_outputs(tmp_path):
     assert "24 queries x 72 gallery images, 64x32, seeds [0, 1]" in text
 
 
-def test_demo_time_splits_the_printed_lines_into_stages_and_training_phases():
-    sys.path.insert(0, str(BENCHMARKS))  # demo_time.py imports tables.py as a sibling script
-    try:
-        spec = importlib.util.spec_from_file_location("demo_time", BENCHMARKS / "demo_time.py")
-        demo_time = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(demo_time)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+def load_script(monkeypatch, name: str):
+    """benchmarks/<name>.py as a module (the scripts import their siblings: tables, batch_norm_sides)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_model_step_variants_options_default_to_every_variant_at_both_sizes(monkeypatch):
+    from dranet_keras.choices import VARIANTS
+
+    model_step = load_script(monkeypatch, "model_step")
+    args = model_step.parse_args(["--compare", "variants"])
+    assert args.variants == list(VARIANTS) and args.sizes == [(256, 128), (64, 32)]  # params.yaml's model size
+    assert (args.batch, args.steps, args.warmup, args.precision) == (16, 3, 1, "float32")
+    args = model_step.parse_args(["--compare", "variants", "--variants", "baseline,dra", "--sizes", "64x32", "--steps", "1"])
+    assert args.variants == ["baseline", "dra"] and args.sizes == [(64, 32)] and args.steps == 1
+    assert model_step.parse_args([]).steps == 5  # the precision comparison keeps its own defaults
+
+
+def test_model_step_variants_table_from_the_workers_json(monkeypatch):
+    model_step = load_script(monkeypatch, "model_step")
+
+    def cell(img_s, rss_gib, params=1234567):
+        return {"params": params, "img_s": img_s, "max_rss_kib": rss_gib * 2**20, "tracing_s": 1.0, "step_s": 16 / img_s}
+
+    cells = {("baseline", (256, 128), "keras-bn"): cell(2.0, 3.0), ("baseline", (256, 128), "fused"): cell(3.0, 2.5),
+             ("baseline", (64, 32), "keras-bn"): cell(20.0, 1.5), ("baseline", (64, 32), "fused"): cell(25.0, 1.25),
+             ("dra", (64, 32), "keras-bn"): cell(10.0, 2.0, 2000000), ("dra", (64, 32), "fused"): cell(15.0, 2.0, 2000000)}
+    rows = model_step.variant_rows(cells)
+    assert rows == [["`baseline`", "256x128", "1,234,567", 2.0, 3.0, 1.5, "3.00", "2.50"],
+                    ["`baseline`", "64x32", "1,234,567", 20.0, 25.0, 1.25, "1.50", "1.25"],
+                    ["`dra`", "64x32", "2,000,000", 10.0, 15.0, 1.5, "2.00", "2.00"]]
+    assert len(model_step.VARIANT_COLUMNS) == len(rows[0])
+
+
+def test_demo_time_splits_the_printed_lines_into_stages_and_training_phases(monkeypatch):
+    demo_time = load_script(monkeypatch, "demo_time")
     lines = [(0.0, "Running stage 'prepare':"), (5.0, "Running stage 'train@dra-0':"), (20.0, "Epoch 1/3"), (30.0, " 9/18 - loss: 2.1"),
              (40.0, "18/18 - loss: 2.0 - lr: 0.001"), (41.0, "Epoch 2/3"), (50.0, "18/18 - lr: 0.001"), (52.0, "Epoch 3/3"),
              (60.0, "18/18 - lr: 0.0001"), (70.0, "Running stage 'report':")]

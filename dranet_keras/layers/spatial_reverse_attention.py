@@ -18,7 +18,9 @@ class SpatialReverseAttention(layers.Layer):
     """SIC's classifier on B and RSAM's spatial hard example.
 
     * `F = ReLU(BN(conv3x3_K(B)))` (f_3x3, K = B's channels); `H = conv1x1_n(F)` (f_1x1: one
-      class map per identity, n = `num_ids`); GAP(H) is SIC's logits.
+      class map per identity, n = `num_ids`); GAP(H) is SIC's logits. f_1x1 computes in float32
+      whatever the layer's policy, as the heads' classifiers do: under mixed precision H, SIC's
+      logits and h are float32 (bf16 would round them to 8 bits), F and D the compute dtype.
     * In training, with the true `labels` y: `h = H[..., y]`, min-max normalised within each
       horizontal stripe, without gradient (an erasing mask, not a path for the loss), and
       `D = B * (1 - h)` (`erase="soft"`, as the paper draws it) or `D = B * [h < erase_threshold]`
@@ -60,7 +62,9 @@ class SpatialReverseAttention(layers.Layer):
         policy = self.dtype_policy
         self.conv3x3 = layers.Conv2D(channels, 3, padding="same", use_bias=False, name="f_3x3", dtype=policy)
         self.bn = FusedBatchNormalization(momentum=BN_MOMENTUM, name="f_3x3_bn", dtype=policy)
-        self.conv1x1 = layers.Conv2D(self.num_ids, 1, name="f_1x1", dtype=policy)
+        # float32, as the heads' classifiers: H, its GAP (SIC's logits) and h from it stay float32
+        # under mixed precision (bf16 would round every class map and every logit to 8 bits).
+        self.conv1x1 = layers.Conv2D(self.num_ids, 1, name="f_1x1", dtype="float32")
         self.conv3x3.build(input_shape)
         self.bn.build((*input_shape[:-1], channels))
         self.conv1x1.build((*input_shape[:-1], channels))

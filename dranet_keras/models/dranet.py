@@ -203,7 +203,7 @@ class DRANet(keras.Model):
                 outputs["d"] = self.heads["d"](d, training=True)
             else:
                 f, class_maps = self.spatial_attention(b, training=training)
-            outputs["sic"] = ops.cast(ops.mean(class_maps, axis=(1, 2)), "float32")
+            outputs["sic"] = ops.mean(class_maps, axis=(1, 2))  # float32: f_1x1 is a float32 classifier
             pooled.append(ops.mean(f, axis=(1, 2)))
         features = pooled[0] if len(pooled) == 1 else ops.concatenate(pooled, axis=-1)
         outputs["features"] = features

@@ -67,13 +67,16 @@ def run_layer_test(
     expected_num_trainable_weights: int | None = None,
     expected_num_non_trainable_weights: int | None = None,
     trains_weights: bool = True,
+    float32_outputs: tuple[int, ...] = (),
 ):
     """Run the shared checks on `layer_cls(**init_kwargs)` called on `input_data` (B, ...).
 
     `expected_output_shapes`: the list of output shapes at inference (`training=False`);
     `training_inputs` (e.g. `{"labels": ...}`) are passed in training, whose outputs have
     `expected_training_shapes` (default: the inference ones). `trains_weights`: one `fit`
-    step must change every trainable weight that the training outputs depend on."""
+    step must change every trainable weight that the training outputs depend on.
+    `float32_outputs`: indices of the (training) outputs that a float32 sublayer computes by
+    design, as classifiers are; under `mixed_bfloat16` those must be float32, all others bf16."""
     x = np.asarray(input_data, "float32")
     training_inputs = training_inputs or {}
     expected_training_shapes = expected_training_shapes or expected_output_shapes
@@ -120,10 +123,12 @@ def run_layer_test(
     assert type(restored) is layer_cls and restored.get_config() == layer.get_config()
     assert_survives_save_and_load(_functional(layer_cls(**init_kwargs), x, {}, training=False), x, tmp_path)
 
-    # Mixed precision: computes in bfloat16, keeps float32 variables.
+    # Mixed precision: computes in bfloat16 (outputs declared float32 excepted), keeps float32 variables.
     mixed = layer_cls(**init_kwargs, dtype="mixed_bfloat16")
     outputs = _as_list(mixed(x, **training_inputs, training=True))
     assert mixed.compute_dtype == "bfloat16"
-    assert all(keras.backend.standardize_dtype(o.dtype) == "bfloat16" for o in outputs)
+    assert set(float32_outputs) <= set(range(len(outputs))), (float32_outputs, len(outputs))
+    dtypes = [keras.backend.standardize_dtype(o.dtype) for o in outputs]
+    assert dtypes == ["float32" if i in float32_outputs else "bfloat16" for i in range(len(outputs))], dtypes
     assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in mixed.weights)
     return layer

@@ -142,4 +142,53 @@ def test_layer_contract(erase, tmp_path):
         expected_training_shapes=[(2, 9, 3, 8), (2, 9, 3, 4), (2, 9, 3, 8)],
         expected_num_trainable_weights=5,
         expected_num_non_trainable_weights=2,
+        float32_outputs=(1,),  # H: f_1x1 is a float32 classifier (see the precision test)
     )
+
+
+def test_class_maps_and_sic_logits_are_float32_under_mixed_precision():
+    """f_1x1 computes in float32 (as the heads' classifiers do): H, its GAP (SIC's logits) and h
+    are float32 under mixed_bfloat16, D (which goes on into the network) stays bf16. Against a
+    float32 twin with the same weights, the logits' error is then only that of the bf16 F under
+    them; f_1x1 in bf16 (the layer before: H and its GAP rounded to bf16) adds 2-3x that.
+    Measured on TensorFlow/CPU (64 channels, 751 ids, 16x8): max |logit error| 5.1e-4 with f_1x1
+    in float32, 1.5e-3 with it in bf16 (logits up to about 0.5); given the same F, float32 f_1x1
+    adds nothing (0.0) and bf16 adds 1.4e-3; h's max error 3.5e-3 against 9.2e-3."""
+    rng = np.random.default_rng(2)
+    b = np.maximum(rng.normal(size=(4, 16, 8, 64)), 0).astype("float32")  # B: post-ReLU, 16x8 as at 256x128
+    labels = np.array([1, 5, 700, 3])
+    keras.utils.set_random_seed(2)
+    twin = SpatialReverseAttention(num_ids=751, parts=3)  # float32 throughout
+    twin.build(b.shape)
+    mixed = SpatialReverseAttention(num_ids=751, parts=3, dtype="mixed_bfloat16")
+    mixed.build(b.shape)
+    mixed.set_weights(twin.get_weights())
+
+    def logits(maps):
+        return keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.mean(maps, axis=(1, 2)), "float32"))
+
+    f, class_maps = mixed(b, training=False)
+    _, twin_maps = twin(b, training=False)
+    expected = logits(twin_maps)
+    # f_1x1 in bf16, by hand: the same weights in a mixed_bfloat16 Conv2D on the same bf16 F.
+    bf16_f_1x1 = keras.layers.Conv2D(751, 1, dtype="mixed_bfloat16")
+    bf16_f_1x1.build(f.shape)
+    bf16_f_1x1.set_weights(mixed.conv1x1.get_weights())
+    bf16_maps = bf16_f_1x1(f)
+    assert keras.backend.standardize_dtype(bf16_maps.dtype) == "bfloat16"
+    fp32_error = np.abs(logits(class_maps) - expected).max()
+    bf16_error = np.abs(logits(bf16_maps) - expected).max()
+    assert bf16_error > 2 * fp32_error, (fp32_error, bf16_error)
+    # What f_1x1 itself adds, given the same F: float32 round-off against bf16 rounding.
+    same_f = logits(twin.conv1x1(keras.ops.cast(f, "float32")))
+    assert np.abs(logits(class_maps) - same_f).max() < 1e-5 < 1e-4 < np.abs(logits(bf16_maps) - same_f).max()
+    # The erasing mask h follows: closer to the twin's with f_1x1 in float32.
+    twin_h = keras.ops.convert_to_numpy(twin.class_map(twin_maps, labels))
+    h_error = np.abs(keras.ops.convert_to_numpy(mixed.class_map(class_maps, labels)) - twin_h).max()
+    bf16_h_error = np.abs(keras.ops.convert_to_numpy(keras.ops.cast(mixed.class_map(bf16_maps, labels), "float32")) - twin_h).max()
+    assert h_error < bf16_h_error, (h_error, bf16_h_error)
+    # Dtypes in training (last: it moves the BN statistics of the mixed layer only).
+    f, class_maps, d = mixed(b, labels=labels, training=True)
+    h = mixed.class_map(class_maps, labels)
+    assert [keras.backend.standardize_dtype(t.dtype) for t in (f, class_maps, h, d)] == ["bfloat16", "float32", "float32", "bfloat16"]
+    assert keras.backend.standardize_dtype(mixed.conv1x1.kernel.dtype) == "float32"  # the weights: float32 as before

@@ -217,6 +217,7 @@ def test_mixed_bfloat16_keeps_logits_and_maps_float32():
         keras.mixed_precision.set_dtype_policy(previous)
     outputs = model({"images": images, "labels": labels}, training=True)
     assert all(keras.backend.standardize_dtype(outputs[key].dtype) == "float32" for key in ("sic", "c", "d"))
+    assert model.spatial_attention.conv1x1.compute_dtype == "float32"  # SIC's classifier, as the heads'
     maps = model.attention_maps(images, labels)
     assert all(keras.backend.standardize_dtype(value.dtype) == "float32" for value in maps.values())
 
