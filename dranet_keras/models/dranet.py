@@ -264,7 +264,17 @@ class DRANet(keras.Model):
     def from_config(cls, config, custom_objects=None):
         # A saved model carries its weights: a `weights` entry (a path to read, "imagenet" to
         # download) in a file's config is ignored, never followed.
-        return super().from_config({key: value for key, value in config.items() if key != "weights"}, custom_objects)
+        config = {key: value for key, value in config.items() if key != "weights"}
+        # Keras restores the model's own dtype policy, but the sublayers `__init__` creates take
+        # the global one: build them under the saved policy, so that a model trained in mixed
+        # precision reloads (and extracts features) in it, whatever the loading process's policy.
+        previous = keras.mixed_precision.dtype_policy()
+        if config.get("dtype") is not None:
+            keras.mixed_precision.set_dtype_policy(keras.dtype_policies.get(config["dtype"]))
+        try:
+            return super().from_config(config, custom_objects)
+        finally:
+            keras.mixed_precision.set_dtype_policy(previous)
 
     def get_config(self):
         # `weights` is not saved: a saved model carries its weights.

@@ -222,6 +222,23 @@ def test_mixed_bfloat16_keeps_logits_and_maps_float32():
     assert all(keras.backend.standardize_dtype(value.dtype) == "float32" for value in maps.values())
 
 
+def test_a_mixed_precision_model_reloads_in_its_policy_under_a_float32_process(tmp_path):
+    images, _ = random_batch(2)
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_dranet(NUM_IDS, "dra", **SMALL)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    model.save(tmp_path / "mixed.keras")
+    reloaded = keras.saving.load_model(tmp_path / "mixed.keras")  # this process: float32
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+    for name in ("backbone", "reduce_conv", "spatial_attention", "channel_attention"):
+        assert getattr(reloaded, name).dtype_policy.name == getattr(model, name).dtype_policy.name == "mixed_bfloat16", name
+    assert reloaded.backbone.get_layer("conv1_conv").compute_dtype == "bfloat16"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded(images)), keras.ops.convert_to_numpy(model(images)))
+
+
 def test_keras_file_round_trip_in_safe_mode_gives_identical_embeddings(tmp_path):
     images, labels = random_batch(3)
     model = build_dranet(NUM_IDS, "dra", input_shape=SHAPE, erase="hard", reverse_gradient="through", triplet_weight=0.5)
