@@ -233,6 +233,18 @@ def test_keras_file_round_trip_in_safe_mode_gives_identical_embeddings(tmp_path)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded(images)), keras.ops.convert_to_numpy(model(images)))
 
 
+def test_a_depth_14_model_reloads_as_depth_14(tmp_path):
+    from dranet_keras.models.loading import load_dranet
+
+    images, _ = random_batch(2)
+    model = build_dranet(NUM_IDS, "baseline", depth=14, **SMALL)
+    model.save(tmp_path / "small.keras")
+    reloaded = load_dranet(tmp_path / "small.keras")
+    assert reloaded.depth == 14 and reloaded.backbone.name == "resnet14"
+    assert len(reloaded.backbone.layers) == len(model.backbone.layers)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded(images)), keras.ops.convert_to_numpy(model(images)))
+
+
 @pytest.mark.slow
 def test_fit_runs_and_memorises_a_fixed_batch():
     """compile(optimizer) + fit works with the model's own loss, and the loss falls on a batch it can memorise.
