@@ -20,8 +20,8 @@ import yaml
 
 from dranet_keras import layout
 from dranet_keras.choices import (
-    MAX_IMAGE_SIDE,
     DEPTHS,
+    MAX_IMAGE_SIDE,
     MAX_REDUCE_DIM,
     VARIANTS,
     Descriptor,
