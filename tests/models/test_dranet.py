@@ -239,7 +239,7 @@ def test_a_depth_14_model_reloads_as_depth_14(tmp_path):
     from dranet_keras.models.loading import load_dranet
 
     images, _ = random_batch(2)
-    model = build_dranet(NUM_IDS, "baseline", depth=14, **SMALL)
+    model = build_dranet(NUM_IDS, "baseline", **{**SMALL, "depth": 14})
     model.save(tmp_path / "small.keras")
     reloaded = load_dranet(tmp_path / "small.keras")
     assert reloaded.depth == 14 and reloaded.backbone.name == "resnet14"
