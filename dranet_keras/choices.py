@@ -22,6 +22,11 @@ Sampler = Literal["random", "pk"]  # training batches: shuffled, or P identities
 Metric = Literal["cosine", "euclidean"]  # retrieval distance
 Protocol = Literal["market", "cuhk03"]  # evaluation protocol (cuhk03: the old single-shot one)
 
+# Bottleneck blocks in each of the four stages (conv2..conv5) of a ResNet of each depth (timm's
+# resnet14t / resnet26 counts; 50, 101, 152 as keras.applications). The paper uses 50; 14 and 26,
+# which have no ImageNet weights, make fast tests and experiments.
+RESNET_BLOCKS = {14: (1, 1, 1, 1), 26: (2, 2, 2, 2), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+
 VARIANTS: tuple[str, ...] = typing.get_args(Variant)
 REVERSE_GRADIENTS: tuple[str, ...] = typing.get_args(ReverseGradient)
 ERASES: tuple[str, ...] = typing.get_args(Erase)
@@ -32,6 +37,7 @@ STRATEGIES: tuple[str, ...] = typing.get_args(Strategy)
 SAMPLERS: tuple[str, ...] = typing.get_args(Sampler)
 METRICS: tuple[str, ...] = typing.get_args(Metric)
 PROTOCOLS: tuple[str, ...] = typing.get_args(Protocol)
+DEPTHS: tuple[int, ...] = tuple(RESNET_BLOCKS)
 
 # The largest model a configuration may ask for and a saved `.keras` file may ask to build
 # (`models.loading.load_dranet` checks a file's config against them before anything is

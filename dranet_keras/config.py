@@ -20,6 +20,7 @@ import yaml
 
 from dranet_keras import layout
 from dranet_keras.choices import (
+    DEPTHS,
     MAX_IMAGE_SIDE,
     MAX_REDUCE_DIM,
     VARIANTS,
@@ -91,6 +92,7 @@ class ModelConfig:
     height: Side = 256
     width: Side = 128
     parts: Positive = 3
+    depth: Literal[DEPTHS] = 50  # ResNet layers (choices.RESNET_BLOCKS): the paper's 50; 14 and 26 (no ImageNet weights) for fast runs
     last_stride: Literal[1, 2] = 1
     weights: str | None = None  # None | "imagenet" | path to a weights file
     reduction: Positive = 16

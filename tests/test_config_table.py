@@ -57,6 +57,7 @@ BAD = {
     "model.parts": ["0", "5"],  # 5 > the 4 feature rows of a 64-pixel-high image
     "model.reduction": ["0"],
     "model.erase_threshold": ["0", "1.5"],
+    "model.depth": ["18", "fifty"],
     "model.last_stride": ["3"],
     "model.reduce_dim": ["-1", "4096"],
     "model.weights": ["''", "5"],

@@ -10,7 +10,7 @@ from dranet_keras.cli import main
 from dranet_keras.embedding import ImageFolderError, embed_folder, list_images, save_embeddings
 from dranet_keras.models import build_dranet
 
-SHAPE = (64, 32, 3)
+SHAPE = (64, 32, 3)  # on a ResNet14 backbone: the tests are of embedding, not of the backbone
 
 
 def unit_rows(x):
@@ -20,7 +20,7 @@ def unit_rows(x):
 
 @pytest.fixture(scope="module")
 def model():
-    return build_dranet(5, "dra", input_shape=SHAPE)
+    return build_dranet(5, "dra", input_shape=SHAPE, depth=14)
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_folder_errors_name_the_path(tmp_path):
         list_images(tmp_path / "empty")
 
 
-@pytest.mark.slow  # saves and reloads a ResNet50 and traces its inference (10-20 s)
+@pytest.mark.slow  # saves and reloads a DRANet and traces its inference
 def test_dranet_embed_end_to_end_and_its_user_errors(folder, model, tmp_path, capsys):
     root, _ = folder
     model_path = tmp_path / "model.keras"
@@ -128,10 +128,10 @@ def test_an_output_that_is_a_folder_and_a_non_utf8_image_name_are_refused_before
     assert err.count("\n") == 1 and "\\xe9t\\xe9.png: file name is not UTF-8" in err, err
 
 
-@pytest.mark.slow  # saves and reloads a ResNet50 and traces its inference (10-20 s)
+@pytest.mark.slow  # saves and reloads a DRANet and traces its inference
 def test_dranet_embed_refuses_a_model_whose_embeddings_are_nan(folder, tmp_path, capsys):
     root, _ = folder
-    broken = build_dranet(5, "dra", input_shape=SHAPE)
+    broken = build_dranet(5, "dra", input_shape=SHAPE, depth=14)
     broken.set_weights([np.full(w.shape, np.nan, w.dtype) for w in broken.get_weights()])  # a diverged run's model
     model_path = tmp_path / "nan.keras"
     broken.save(model_path)

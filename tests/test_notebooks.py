@@ -25,6 +25,7 @@ TINY = {
         "BATCH_SIZE": 8,
         "DATA_ROOT": "../data/raw/synthetic_quickstart",
         "MODEL_PATH": "../models/quickstart/model.keras",
+        "DEPTH": 14,  # a ResNet14: the test is of the notebooks, not the backbone
         "RUN_EAGERLY": True,
     },
     "attention": {

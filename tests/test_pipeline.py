@@ -157,6 +157,7 @@ def test_stage_command_without_any_environment_says_what_to_do(tmp_path):
 TINY = {
     "model.height": 64,
     "model.width": 32,
+    "model.depth": 14,  # a ResNet14: the test is of the pipeline, not the backbone
     "variants": ["dra"],  # one entry keeps it short; the matrix is the same for four
     "seeds": [0, 1],  # two seeds: the report's mean ± std
     "data.synthetic_train_ids": 6,
@@ -169,7 +170,7 @@ TINY = {
     "pretrain.epochs": 1,
     "pretrain.lr_milestones": [],
     "train.batch_size": 8,
-    "train.run_eagerly": True,  # tracing ResNet50 would cost more than the 3 steps and the evaluation
+    "train.run_eagerly": True,  # tracing would cost more than the 3 steps and the evaluation
     "eval.visual_queries": 2,
 }
 

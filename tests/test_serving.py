@@ -24,7 +24,7 @@ def exported(tmp_path_factory):
     TensorFlow, both exports embed uint8 probe images. Also returns the in-memory model's
     embeddings normalised by the textbook formula x / ||x||."""
     directory = tmp_path_factory.mktemp("serving")
-    model = build_dranet(5, "dra", input_shape=SHAPE)
+    model = build_dranet(5, "dra", input_shape=SHAPE, depth=14)  # a ResNet14: the test is of the export
     model.save(directory / "model.keras")
     images = np.random.default_rng(0).integers(0, 256, size=(3, *SHAPE), dtype=np.uint8)
     raw = np.asarray(model(images.astype("float32"), training=False), dtype="float64")

@@ -24,9 +24,10 @@ from dranet_keras.training import LearningRateLogger, ResumeMismatchError, Warmu
 
 HERE = Path(__file__).parent
 WORKER = HERE / "tiny_training.py"
-TINY = {"learning_rate": 1e-3, "warmup_epochs": 1, "lr_milestones": [1], "lr_gamma": 0.5}
+DEPTH = 14  # a ResNet14 backbone: these tests check the training machinery, not the ResNet50
+TINY = {"learning_rate": 1e-3, "warmup_epochs": 1, "lr_milestones": [1], "lr_gamma": 0.5, "model": {"depth": DEPTH}}
 STEPS = 4  # tiny_training: 64 images, batch 16
-# Small images, run eagerly: tracing the ResNet50 costs 30-70 s per process, these steps seconds
+# Small images, run eagerly: tracing the backbone costs seconds (30-70 s for a ResNet50) per process, these steps seconds
 FAST = {"image_shape": [48, 16], "run_eagerly": True}
 SHAPE = (*FAST["image_shape"], 3)
 LOG_COLUMNS = ["epoch", "accuracy", "ce_c", "ce_d", "ce_sic", "loss", "lr"]
@@ -136,7 +137,7 @@ def test_sigkill_mid_epoch_then_rerun_finishes_planned_epochs(tmp_path):
     from tests.tiny_training import tiny_dataset
 
     with pytest.raises(ResumeMismatchError, match="num_ids"):
-        fit_dranet(tiny_dataset(16, shape=SHAPE), lambda: build_dranet(5, input_shape=SHAPE), epochs=3, output_dir=out, verbose=0)
+        fit_dranet(tiny_dataset(16, shape=SHAPE), lambda: build_dranet(5, input_shape=SHAPE, depth=DEPTH), epochs=3, output_dir=out, verbose=0)
 
     result = _finish(_start(out, options), out)
     assert result["epochs_run"] == 2  # epochs 1 and 2; epoch 0 came from the backup
@@ -302,7 +303,7 @@ def _pipeline_run(tmp_path, out, **options):
     arguments = {"epochs": 3, "learning_rate": 1e-3, "warmup_epochs": 1, "lr_milestones": [2], "seed": 3, "deterministic": True,
                  "mixed_precision": None, "run_eagerly": True, "verbose": 0, **options}
     data = lambda first_epoch: train_dataset(records, SHAPE[:2], 8, pad=4, random_erasing=0.5, seed=3, first_epoch=first_epoch)  # noqa: E731
-    return fit_dranet(data, lambda: build_dranet(4, variant="baseline", input_shape=SHAPE), output_dir=out, **arguments)
+    return fit_dranet(data, lambda: build_dranet(4, variant="baseline", input_shape=SHAPE, depth=DEPTH), output_dir=out, **arguments)
 
 
 @pytest.mark.slow

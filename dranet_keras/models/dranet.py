@@ -1,4 +1,4 @@
-"""DRANet: ResNet50 + channel and spatial reverse attention on horizontal stripes.
+"""DRANet: a ResNet (50 in the paper) + channel and spatial reverse attention on horizontal stripes.
 
 The wiring (A: reduced backbone map; m: channel masks; h: the true identity's class map):
 
@@ -20,7 +20,7 @@ from dranet_keras.choices import DESCRIPTORS, VARIANTS, Descriptor, Erase, Rever
 from dranet_keras.layers import ChannelReverseAttention, FusedBatchNormalization, SpatialReverseAttention
 from dranet_keras.layers.normalization import BN_MOMENTUM
 from dranet_keras.losses import batch_hard_triplet, cross_entropy
-from dranet_keras.models.resnet import ImageNetNormalization, resnet50
+from dranet_keras.models.resnet import ImageNetNormalization, resnet
 
 # The classification outputs (one loss each) of every variant: "b" a plain head on GAP(B)
 # (B = A without CIC), "sic" SIC's GAP(H), "c" RCAM's head, "d" RSAM's head.
@@ -72,6 +72,7 @@ class DRANet(keras.Model):
         variant: Variant = "dra",
         input_shape=(256, 128, 3),
         parts: int = 3,
+        depth: int = 50,
         last_stride: int = 1,
         weights: str | None = None,
         reduction: int = 16,
@@ -98,6 +99,7 @@ class DRANet(keras.Model):
         self.variant = variant
         self.image_shape = tuple(input_shape)
         self.parts = parts
+        self.depth = depth
         self.last_stride = last_stride
         self.reduction = reduction
         self.reverse_gradient = reverse_gradient
@@ -113,7 +115,7 @@ class DRANet(keras.Model):
         self.heads_of_variant = HEADS[variant]
 
         self.normalize = ImageNetNormalization(name="imagenet_normalization")
-        self.backbone = resnet50(self.image_shape, last_stride=last_stride, weights=weights)
+        self.backbone = resnet(self.image_shape, depth, last_stride, weights)
         self.reduce_conv = layers.Conv2D(reduce_dim, 1, use_bias=False, name="reduce_conv")
         self.reduce_bn = FusedBatchNormalization(momentum=BN_MOMENTUM, name="reduce_bn")
         self.channel_attention = (
@@ -284,6 +286,7 @@ class DRANet(keras.Model):
             "variant": self.variant,
             "input_shape": list(self.image_shape),
             "parts": self.parts,
+            "depth": self.depth,
             "last_stride": self.last_stride,
             "reduction": self.reduction,
             "reverse_gradient": self.reverse_gradient,

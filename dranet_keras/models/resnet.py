@@ -1,9 +1,10 @@
-"""ResNet50 backbone with a configurable last stride.
+"""ResNet backbone (14 to 152 layers deep, `choices.RESNET_BLOCKS`) with a configurable last stride.
 
-Layer names and weight shapes are those of `keras.applications.ResNet50`, so ImageNet weights
-transfer by name. We build the graph ourselves (instead of calling keras.applications) only
-because keras.applications fixes the stride of the last stage to 2; re-id uses 1 there
-(Luo et al., "Bag of Tricks", 2019) to double the feature-map resolution.
+Layer names and weight shapes are those of `keras.applications.ResNet50` (ResNet101 and
+ResNet152 for those depths), so ImageNet weights transfer by name. We build the graph ourselves
+(instead of calling keras.applications) only because keras.applications fixes the stride of the
+last stage to 2; re-id uses 1 there (Luo et al., "Bag of Tricks", 2019) to double the
+feature-map resolution. Depths 14 and 26 (timm's block counts) have no ImageNet weights.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from dranet_keras.choices import DEPTHS, RESNET_BLOCKS
 from dranet_keras.errors import UserError
 from dranet_keras.layers.batch_normalization import FusedBatchNormalization
 from dranet_keras.layers.normalization import BN_MOMENTUM
 
 BN_EPSILON = 1.001e-5  # as keras.applications, so transferred statistics mean the same
-STAGES = (("conv2", 64, 3), ("conv3", 128, 4), ("conv4", 256, 6), ("conv5", 512, 3))
+STAGES = (("conv2", 64), ("conv3", 128), ("conv4", 256), ("conv5", 512))  # name, bottleneck width
 
 
 class WeightsUnavailableError(UserError, RuntimeError):
@@ -60,7 +62,7 @@ def _bottleneck(x, filters: int, stride: int, shortcut_conv: bool, name: str):
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def _resnet50_graph(input_shape, last_stride: int) -> keras.Model:
+def _resnet_graph(input_shape, depth: int, last_stride: int) -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="normalized_images")
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(inputs)
     x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
@@ -68,7 +70,7 @@ def _resnet50_graph(input_shape, last_stride: int) -> keras.Model:
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    for stage, filters, blocks in STAGES:
+    for (stage, filters), blocks in zip(STAGES, RESNET_BLOCKS[depth]):
         first_stride = {"conv2": 1, "conv5": last_stride}.get(stage, 2)
         for block in range(1, blocks + 1):
             x = _bottleneck(
@@ -78,25 +80,33 @@ def _resnet50_graph(input_shape, last_stride: int) -> keras.Model:
                 shortcut_conv=block == 1,
                 name=f"{stage}_block{block}",
             )
-    return keras.Model(inputs, x, name="resnet50")
+    return keras.Model(inputs, x, name=f"resnet{depth}")
 
 
-def _reference_resnet50(input_shape, weights) -> keras.Model:
-    """keras.applications ResNet50 (no top) with `weights`, or a clear error offline."""
+def _reference_resnet(input_shape, depth: int, weights) -> keras.Model:
+    """keras.applications ResNet<depth> (no top) with `weights`, or a clear error offline."""
+    application = getattr(keras.applications, f"ResNet{depth}", None)
+    if application is None:
+        available = [d for d in DEPTHS if hasattr(keras.applications, f"ResNet{d}")]
+        raise WeightsUnavailableError(
+            f"there are no {'ImageNet' if weights == 'imagenet' else 'keras.applications'} weights for a ResNet{depth} "
+            f"(keras.applications has depths {available}): set model.weights to null or to a .weights.h5 file "
+            f"saved from a depth-{depth} backbone"
+        )
     try:
-        return keras.applications.ResNet50(include_top=False, weights=weights, input_shape=input_shape)
+        return application(include_top=False, weights=weights, input_shape=input_shape)
     except Exception as error:  # keras raises bare Exception on URL failures
         if weights == "imagenet":
             raise WeightsUnavailableError(
-                "could not download the ImageNet ResNet50 weights "
+                f"could not download the ImageNet ResNet{depth} weights "
                 f"({type(error).__name__}: {error}). Without network access, download "
-                "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 elsewhere and pass its path "
+                f"resnet{depth}_weights_tf_dim_ordering_tf_kernels_notop.h5 elsewhere and pass its path "
                 "as weights=<path> (model.weights in params.yaml)."
             ) from None
         raise WeightsUnavailableError(
-            f"could not load ResNet50 weights from {weights}: {error}. Expected a "
-            "keras.applications ResNet50 no-top .h5 file or a .weights.h5 file saved from "
-            "dranet_keras.models.resnet50."
+            f"could not load ResNet{depth} weights from {weights}: {error}. Expected a "
+            f"keras.applications ResNet{depth} no-top .h5 file or a .weights.h5 file saved from "
+            "dranet_keras.models.resnet."
         ) from None
 
 
@@ -115,24 +125,27 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> int:
     return copied
 
 
-def resnet50(input_shape=(256, 128, 3), last_stride: int = 1, weights=None) -> keras.Model:
-    """ResNet50 feature extractor: normalised image -> (H/16 or H/32, ..., 2048) feature map.
+def resnet(input_shape=(256, 128, 3), depth: int = 50, last_stride: int = 1, weights=None) -> keras.Model:
+    """ResNet feature extractor: normalised image -> (H/16 or H/32, ..., 2048) feature map.
 
     Args:
         input_shape: (height, width, 3) of the (already normalised) input.
+        depth: layers, a key of `choices.RESNET_BLOCKS` (14, 26, 50, 101 or 152).
         last_stride: stride of the conv5 stage, 1 (re-id default) or 2 (as ImageNet).
         weights: None (random), "imagenet" (keras.applications download, copied by name), or a
             path: a keras.applications no-top ``.h5`` file, or a ``.weights.h5`` saved from this
             function's model.
 
     Example:
-        >>> backbone = resnet50((256, 128, 3), last_stride=1)
+        >>> backbone = resnet((256, 128, 3), depth=50, last_stride=1)
         >>> backbone.output_shape
         (None, 16, 8, 2048)
     """
+    if depth not in DEPTHS:
+        raise ValueError(f"depth must be one of {list(DEPTHS)}, got {depth!r}")
     if last_stride not in (1, 2):
         raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
-    model = _resnet50_graph(tuple(input_shape), last_stride)
+    model = _resnet_graph(tuple(input_shape), depth, last_stride)
     if weights is None:
         return model
     if weights != "imagenet":
@@ -146,5 +159,10 @@ def resnet50(input_shape=(256, 128, 3), last_stride: int = 1, weights=None) -> k
                 raise WeightsUnavailableError(f"could not load weights from {path}: {error}") from None
             return model
         weights = str(path)
-    transfer_weights(_reference_resnet50(tuple(input_shape), weights), model)
+    transfer_weights(_reference_resnet(tuple(input_shape), depth, weights), model)
     return model
+
+
+def resnet50(input_shape=(256, 128, 3), last_stride: int = 1, weights=None) -> keras.Model:
+    """The paper's backbone: `resnet` of depth 50."""
+    return resnet(input_shape, 50, last_stride, weights)

@@ -30,7 +30,7 @@ def test_tiny_model_attention_into_report(tmp_path):
     assert images.shape == (4, 64, 32, 3) and images.dtype == np.float32
     assert labels.tolist() == [0, 1, 2, 3]  # first identities in pid order, one image each, train only
 
-    model = build_dranet(num_ids=5, input_shape=(64, 32, 3), reduce_dim=64)
+    model = build_dranet(num_ids=5, input_shape=(64, 32, 3), depth=14, reduce_dim=64)
     maps = model_attention(model, images, labels)
     assert maps["channel_masks"].shape == (4, 3, 64)
     assert maps["class_map"].shape == (4, 4, 2)  # 64x32 input -> 4x2 feature map

@@ -54,8 +54,8 @@ def test_evaluate_accepts_a_model_trained_on_other_identities(prepared, tmp_path
 
     model_path = tmp_path / "market" / "model.keras"  # stands for a model trained on Market-1501's ids
     model_path.parent.mkdir()
-    build_dranet(num_ids=5, variant="baseline", input_shape=(32, 16, 3)).save(model_path)
-    (tmp_path / "params.yaml").write_text("model: {height: 32, width: 16, parts: 2}\ndata: {name: occluded_reid}\neval: {batch_size: 4, max_rank: 5}\n")
+    build_dranet(num_ids=5, variant="baseline", input_shape=(32, 16, 3), depth=14).save(model_path)  # ResNet14: a test of the stage
+    (tmp_path / "params.yaml").write_text("model: {height: 32, width: 16, parts: 2, depth: 14}\ndata: {name: occluded_reid}\neval: {batch_size: 4, max_rank: 5}\n")
     out = tmp_path / "results" / "occluded_reid" / "baseline"
     argv = ["evaluate", "--params", str(tmp_path / "params.yaml"), "--variant", "baseline", "--model", str(model_path),
             "--manifest", str(prepared), "--output-dir", str(out), "--cache-dir", str(tmp_path / "cache")]

@@ -42,8 +42,8 @@ def test_dranet_evaluate_end_to_end(tmp_path, capsys):
     manifest = tmp_path / "prepared" / "manifest.csv"
     write_manifest(Split([], records["query"], records["gallery"]), manifest)
     model_path = tmp_path / "model.keras"
-    build_dranet(num_ids=3, variant="baseline", input_shape=(32, 16, 3)).save(model_path)
-    (tmp_path / "params.yaml").write_text("model: {height: 32, width: 16, parts: 2}\neval: {batch_size: 4, visual_queries: 2}\n")
+    build_dranet(num_ids=3, variant="baseline", input_shape=(32, 16, 3), depth=14).save(model_path)  # ResNet14: a test of the stage
+    (tmp_path / "params.yaml").write_text("model: {height: 32, width: 16, parts: 2, depth: 14}\neval: {batch_size: 4, visual_queries: 2}\n")
     out = tmp_path / "results"
     argv = ["evaluate", "--params", str(tmp_path / "params.yaml"), "--variant", "baseline",
             "--model", str(model_path), "--manifest", str(manifest), "--output-dir", str(out),

@@ -21,10 +21,11 @@ def test_pretrain_section_replaces_only_epochs_and_milestones():
 
 
 def test_zero_epochs_saves_the_seeded_initial_backbone(tmp_path, monkeypatch):
+    """On a ResNet14 (model.depth): the test is of the stage, not of the backbone."""
     import keras
 
     from dranet_keras.models import build_dranet
-    from dranet_keras.models.resnet import resnet50
+    from dranet_keras.models.resnet import resnet
 
     monkeypatch.chdir(tmp_path)
     train = []
@@ -33,18 +34,18 @@ def test_zero_epochs_saves_the_seeded_initial_backbone(tmp_path, monkeypatch):
         person_image(index % 2 + 1, index, size=(32, 64)).save(path)
         train.append(Record(str(path), index % 2 + 1, 1))
     write_manifest(Split(train, [], []), tmp_path / "manifest.csv")
-    (tmp_path / "params.yaml").write_text("seed: 0\npretrain: {seed: 3}\nmodel: {height: 64, width: 32}\n")
+    (tmp_path / "params.yaml").write_text("seed: 0\npretrain: {seed: 3}\nmodel: {height: 64, width: 32, depth: 14}\n")
     assert main(["pretrain", "--manifest", "manifest.csv", "--models-dir", "m"]) == 0
     backbone = tmp_path / "m" / "pretrain" / "backbone.weights.h5"
     meta = json.loads((tmp_path / "m" / "pretrain" / "train_meta.json").read_text())
     assert meta["epochs"] == 0 and meta["config"]["seed"] == 3  # pretrain.seed, not seed
     check_format(tmp_path / "m" / "pretrain" / "train_meta.json", "train_meta.json (pretrain.epochs: 0)")  # docs/formats.md
     assert not list((tmp_path / "m" / "pretrain").glob(".*"))  # no temporary file left
-    loaded = resnet50((64, 32, 3), weights=str(backbone))
+    loaded = resnet((64, 32, 3), depth=14, weights=str(backbone))
     keras.utils.set_random_seed(3)
-    expected = build_dranet(2, variant="baseline", input_shape=(64, 32, 3)).backbone
+    expected = build_dranet(2, variant="baseline", input_shape=(64, 32, 3), depth=14).backbone
     for got, want in zip(loaded.weights, expected.weights, strict=True):
         np.testing.assert_array_equal(got.numpy(), want.numpy())
     keras.utils.set_random_seed(4)
-    other = build_dranet(2, variant="baseline", input_shape=(64, 32, 3)).backbone
+    other = build_dranet(2, variant="baseline", input_shape=(64, 32, 3), depth=14).backbone
     assert not np.array_equal(loaded.weights[0].numpy(), other.weights[0].numpy())  # the file is not any init

@@ -23,10 +23,10 @@ TINY_DATA = {
 
 
 def tiny_protocol(tmp_path: Path) -> Path:
-    """The committed protocol and params, shrunk: 48x16 images, 4 ids, 1 eager epoch, 2 seeds."""
+    """The committed protocol and params, shrunk: 48x16 images, a ResNet14, 4 ids, 1 eager epoch, 2 seeds."""
     params = yaml.safe_load((ROOT / "experiments/study/params.yaml").read_text())
     params["data"].update(TINY_DATA, root=str(tmp_path / "work/data/study"), prepared_dir=str(tmp_path / "work/prepared"))
-    params["model"].update(height=48, width=16, reduce_dim=32)
+    params["model"].update(height=48, width=16, depth=14, reduce_dim=32)  # a ResNet14: the test is of the runner
     params["train"].update(epochs=1, batch_size=8, lr_milestones=[], run_eagerly=True)
     params["pretrain"].update(epochs=0, lr_milestones=[])  # the initial backbone: one process less
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
