@@ -209,14 +209,19 @@ def test_cic_learns_which_channels_carry_the_identity():
     assert after[:informative].min() > after[informative:].max()  # every informative above every noise channel
 
 
-def test_mixed_bfloat16_keeps_logits_and_maps_float32():
-    images, labels = random_batch(2)
+def mixed_precision_dra() -> DRANet:
+    """A small dra built under mixed_bfloat16 (the global policy restored after)."""
     previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
     try:
-        model = build_dranet(NUM_IDS, "dra", **SMALL)
+        return build_dranet(NUM_IDS, "dra", **SMALL)
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
+
+
+def test_mixed_bfloat16_keeps_logits_and_maps_float32():
+    images, labels = random_batch(2)
+    model = mixed_precision_dra()
     outputs = model({"images": images, "labels": labels}, training=True)
     assert all(keras.backend.standardize_dtype(outputs[key].dtype) == "float32" for key in ("sic", "c", "d"))
     assert model.spatial_attention.conv1x1.compute_dtype == "float32"  # SIC's classifier, as the heads'
@@ -226,12 +231,7 @@ def test_mixed_bfloat16_keeps_logits_and_maps_float32():
 
 def test_a_mixed_precision_model_reloads_in_its_policy_under_a_float32_process(tmp_path):
     images, _ = random_batch(2)
-    previous = keras.mixed_precision.dtype_policy()
-    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
-    try:
-        model = build_dranet(NUM_IDS, "dra", **SMALL)
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous)
+    model = mixed_precision_dra()
     model.save(tmp_path / "mixed.keras")
     reloaded = keras.saving.load_model(tmp_path / "mixed.keras")  # this process: float32
     assert keras.mixed_precision.dtype_policy().name == "float32"
