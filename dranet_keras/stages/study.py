@@ -133,13 +133,14 @@ def run_study(protocol: Protocol, *, commit: bool = False, only: set[str] | None
     jobs = [(run, seed) for run, seed in protocol.schedule() if (only is None or run.name in only) and not check_result(protocol, run, seed)]
     if dry_run:
         return [(run.name, seed) for run, seed in jobs]
-    if not _check_digest(protocol, protocol.references_path):
+    needs_references = not _check_digest(protocol, protocol.references_path)
+    if needs_references or jobs:
         prepare_sets(protocol)
+    if needs_references:
         score_references(protocol)
         if commit:
             commit_result(protocol.references_path, f"study: references ({protocol.digest})")
     if jobs:
-        prepare_sets(protocol)
         pretrain(protocol)
     for number, (run, seed) in enumerate(jobs, 1):
         print(f"dranet study: [{number}/{len(jobs)}] {run.name} seed {seed}", flush=True)
