@@ -69,13 +69,21 @@ def stage_phases(lines: list[tuple[float, str]], total: float) -> dict[str, dict
     return stages
 
 
-def measure(rev: str, workdir: Path) -> tuple[dict, float, dict]:
+def fresh_clone(rev: str, workdir: Path, *, reuse: bool = False) -> tuple[Path, dict]:
+    """This repository cloned at `rev` into `workdir` with its own .venv (`make install`), and the
+    environment to run it in; with `reuse`, a clone already there (an interrupted run) is kept."""
     clone = workdir / f"clone-{rev.replace('/', '_')}"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    subprocess.run(["git", "checkout", "-q", rev], cwd=clone, check=True)
+    if not (reuse and clone.is_dir()):
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        subprocess.run(["git", "checkout", "-q", rev], cwd=clone, check=True)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     env.pop("VIRTUAL_ENV", None)
     subprocess.run(["make", "install"], cwd=clone, env=env, check=True)  # not timed: pip's downloads
+    return clone, env
+
+
+def measure(rev: str, workdir: Path) -> tuple[dict, float, dict]:
+    clone, env = fresh_clone(rev, workdir)
     lines, total, usage = timed_lines(["make", "demo"], clone, env)
     (workdir / f"demo-{rev.replace('/', '_')}.log").write_text("".join(f"{t:8.1f} {text}\n" for t, text in lines))
     return stage_phases(lines, total), total, usage

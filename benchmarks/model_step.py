@@ -4,10 +4,7 @@ measured in this one run.
 
 precision: SGD train steps of the configured variant at 256x128 batch 32 (the paper's input) and
 at params.yaml's model.height x model.width, fp32 and bf16 steps interleaved so that machine noise
-hits both alike (medians); then retrieval on the synthetic demo split: the demo recipe (params.yaml)
-trained in fp32 and in bf16 with `--seeds` seeds each, each model's mAP from embeddings in its own
-precision, and the first fp32 model's embeddings extracted in bf16 too. The seed-to-seed spread
-is the noise the fp32/bf16 difference is compared with.
+hits both alike (medians). Retrieval in each precision: benchmarks/demo_precision.py.
 
 variants: AdamW train steps (batch 16) of every variant at 256x128 and at params.yaml's size,
 each before and after dranet_keras/layers/batch_normalization.py (Keras' own BatchNormalization,
@@ -15,7 +12,7 @@ then the fused one, back to back so that machine noise hits both alike), each ce
 process (this script re-invoked with a hidden --worker) that reports its img/s, parameters,
 tracing time and peak RSS. `--variants` / `--sizes` run a subset.
 
-    .venv/bin/python benchmarks/model_step.py [--steps 5] [--seeds 2]
+    .venv/bin/python benchmarks/model_step.py [--steps 5]
     .venv/bin/python benchmarks/model_step.py --compare variants [--variants baseline,dra] [--sizes 64x32]
 
 Each table goes into docs/benchmarks.md (benchmarks/tables.py; `--doc FILE` for another file).
@@ -29,9 +26,7 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
@@ -177,69 +172,6 @@ def step_speed(args, config) -> None:
             note=f"`{variant}`, SGD, batch {args.batch}, {args.num_ids} ids, median of {args.steps} interleaved steps.")
 
 
-def retrieval(args, config) -> None:
-    """mAP on the synthetic demo split of the demo recipe trained in fp32 and bf16."""
-    load = os.getloadavg()[0]
-    from dranet_keras.data.manifest import read_manifest
-    from dranet_keras.data.pipeline import eval_dataset
-    from dranet_keras.evaluation import evaluate_features
-    from dranet_keras.evaluation.features import extract_features
-    from dranet_keras.stages.prepare import prepare
-    from dranet_keras.stages.train import train
-
-    with tempfile.TemporaryDirectory() as tmp:
-        overrides = [f"data.root={tmp}/raw", f"data.prepared_dir={tmp}/prepared"]
-        base = load_config(ROOT / "params.yaml", overrides)
-        prepare(base.data, base.seed)
-        manifest = Path(tmp) / "prepared" / base.data.name / "manifest.csv"
-        split = read_manifest(manifest)
-        size = (base.model.height, base.model.width)
-        labels = [np.array([getattr(r, key) for r in records]) for key, records in
-                  (("pid", split.query), ("pid", split.gallery), ("camid", split.query), ("camid", split.gallery))]
-
-        def mean_ap(model):
-            features = [extract_features(model, eval_dataset(records, size, 128), flip=base.eval.flip_test)
-                        for records in (split.query, split.gallery)]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return evaluate_features(*features, *labels, metric=base.eval.metric).mAP
-
-        results = {}
-        for seed in range(args.seeds):
-            for policy in PRECISIONS:
-                mp = "null" if policy is None else policy
-                config = load_config(ROOT / "params.yaml", [*overrides, f"seed={seed}", f"train.mixed_precision={mp}"])
-                out = Path(tmp) / "models" / f"{policy_name(policy)}-{seed}"
-                meta = train(config, config.model.variant, manifest, out)
-                model = keras.saving.load_model(out / "model.keras")
-                results[policy_name(policy), seed] = mean_ap(model), meta["wall_time_s"]
-                if policy is None and seed == 0:
-                    # The same fp32-trained weights in a bf16 twin: only the extraction precision differs.
-                    previous = keras.mixed_precision.dtype_policy()
-                    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
-                    try:
-                        twin = type(model).from_config({k: v for k, v in model.get_config().items() if k != "dtype"})
-                    finally:
-                        keras.mixed_precision.set_dtype_policy(previous)
-                    twin(np.zeros((1, *size, 3), "float32"))
-                    twin.set_weights(model.get_weights())
-                    fp32_in_bf16 = mean_ap(twin)
-
-    rows, means = [], {}
-    for name in ("float32", "mixed_bfloat16"):
-        values = [results[name, s][0] for s in range(args.seeds)]
-        means[name] = float(np.mean(values))
-        seconds = sum(results[name, s][1] for s in range(args.seeds)) / args.seeds
-        rows.append([name, *(f"{v:.4f}" for v in values), f"{means[name]:.4f}", f"{seconds:.1f}"])
-    spread = [abs(results["float32", s][0] - results["float32", 0][0]) for s in range(args.seeds)]
-    note = (f"`{config.model.variant}`, the demo recipe ({config.train.epochs} epochs at {size[0]}x{size[1]}) on the synthetic demo split "
-            f"({len(split.query)} queries x {len(split.gallery)} gallery). bf16 - fp32 mean mAP {means['mixed_bfloat16'] - means['float32']:+.4f}; "
-            f"fp32 seed-to-seed spread {max(spread):.4f}; the fp32 model (seed 0) embedded in bf16: mAP {fp32_in_bf16:.4f} "
-            f"({fp32_in_bf16 - results['float32', 0][0]:+.4f} against its fp32 extraction).")
-    columns = ["trained in", *(f"seed {s} mAP" for s in range(args.seeds)), "mean mAP", "train s"]
-    publish("model_step_retrieval", columns, rows, doc=args.doc, load_at_start=load, note=note)
-
-
 def size(text: str) -> tuple[int, int]:
     height, width = text.lower().split("x")
     return int(height), int(width)
@@ -252,8 +184,6 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=None, help="batch size (precision: 32, variants: 16)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per model (precision: 5 after one warm-up, variants: 3)")
     parser.add_argument("--num-ids", type=int, default=751, help="classes (751 = Market-1501 train ids)")
-    parser.add_argument("--seeds", type=int, default=2, help="precision: trainings per precision for retrieval")
-    parser.add_argument("--no-retrieval", action="store_true", help="precision: only the step speeds")
     parser.add_argument("--variants", type=lambda s: s.split(","), default=list(VARIANTS),
                         help=f"variants: a comma list of {','.join(VARIANTS)} (default: all)")
     parser.add_argument("--sizes", type=lambda s: [size(part) for part in s.split(",")],
@@ -283,10 +213,7 @@ def main() -> None:
     if args.compare == "variants":
         compare_variants(args)
         return
-    config = load_config(ROOT / "params.yaml")
-    step_speed(args, config)
-    if not args.no_retrieval:
-        retrieval(args, config)
+    step_speed(args, load_config(ROOT / "params.yaml"))
 
 
 if __name__ == "__main__":

@@ -97,3 +97,30 @@ def test_demo_time_splits_the_printed_lines_into_stages_and_training_phases(monk
     assert stages["prepare"] == {"wall": 5.0} and stages["report"] == {"wall": 10.0}
     # start-up 5 -> 20; epoch 1 20 -> 41; epochs 2 and 3: 41 -> 52 and 52 -> 60; the end 60 -> 70
     assert stages["train@dra-0"] == {"wall": 65.0, "start-up": 15.0, "epoch 1": 21.0, "later epochs": 9.5, "end": 10.0}
+
+
+def precision_figures(maps: dict[str, list[float]], pretrain_s: float, train_s: float) -> dict:
+    """demo_precision's figures for one precision: mAP per variant and seed, equal seconds per run."""
+    runs = {f"{variant}/{seed}": {"mAP": value, "train_s": train_s, "evaluate_s": 5.0}
+            for variant, values in maps.items() for seed, value in enumerate(values)}
+    return {"seeds": [0, 1, 2], "variants": list(maps), "pretrain_s": pretrain_s, "wall_s": 600.0, "runs": runs}
+
+
+def test_demo_precision_decides_by_the_rule_fixed_before_the_runs(monkeypatch):
+    demo_precision = load_script(monkeypatch, "demo_precision")
+    fp32 = precision_figures({"baseline": [0.40, 0.42, 0.44], "dra": [0.50, 0.50, 0.53]}, pretrain_s=100.0, train_s=50.0)
+    # training 100 + 6 x 50 = 400 s in fp32 against 60 + 6 x 40 = 300 s in bf16: 1.33x, clearly faster
+    # baseline: bf16 - fp32 = +1, +1, +1 points (fp32 s.d. 2.0); dra: -1, +1, -3: mean -1, fp32 s.d. 1.73
+    bf16 = precision_figures({"baseline": [0.41, 0.43, 0.45], "dra": [0.49, 0.51, 0.50]}, pretrain_s=60.0, train_s=40.0)
+    rows, times, decision = demo_precision.decide(fp32, bf16)
+    assert rows[0] == ["`baseline`", "40.0 / 42.0 / 44.0", "41.0 / 43.0 / 45.0", "+1.00 [+1.00, +1.00]", "2.00", "yes"]
+    assert rows[1][0] == "`dra`" and rows[1][3].startswith("-1.00 [") and rows[1][4:] == ["1.73", "yes"]
+    assert times == [["float32", "100", "400", "30", "600"], ["mixed_bfloat16", "60", "300", "30", "600"]]
+    assert "**1.33x**" in decision and decision.endswith("the demo trains in **`auto` (mixed bfloat16 here)**.")
+    # one variant outside its seed spread keeps float32, however fast bf16 is
+    bf16["runs"]["dra/2"]["mAP"] = 0.44  # dra: -1, +1, -9: mean -3 against s.d. 1.73
+    rows, _, decision = demo_precision.decide(fp32, bf16)
+    assert rows[1][5] == "**no**" and decision.endswith("the demo trains in **float32**.")
+    # equal retrieval but under 1.10x: float32
+    slow = precision_figures({"baseline": [0.40, 0.42, 0.44], "dra": [0.50, 0.50, 0.53]}, pretrain_s=95.0, train_s=48.0)
+    assert demo_precision.decide(fp32, slow)[2].endswith("the demo trains in **float32**.")
