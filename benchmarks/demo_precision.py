@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -60,13 +61,14 @@ def run_pipeline(clone: Path, env: dict, precision: str, seeds: list[int]) -> di
 
 
 def measured(workdir: Path, clone: Path, env: dict, precision: str, seeds: list[int]) -> dict:
-    """One precision's figures, from `workdir` when an earlier run measured them."""
+    """One precision's figures, from `workdir` when an earlier run measured them at this commit."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True, check=True).stdout.strip()
     saved = workdir / f"{precision}.json"
     if saved.is_file():
         figures = json.loads(saved.read_text())
-        if figures["seeds"] == seeds:
+        if (figures["seeds"], figures["commit"]) == (seeds, commit):
             return figures
-    figures = {"seeds": seeds, **run_pipeline(clone, env, precision, seeds)}
+    figures = {"seeds": seeds, "commit": commit, **run_pipeline(clone, env, precision, seeds)}
     saved.write_text(json.dumps(figures, indent=1))
     return figures
 
@@ -120,8 +122,8 @@ def main() -> None:
     publish("demo_precision_retrieval",
             ["variant", f"fp32 mAP, seeds {seeds}", f"bf16 mAP, seeds {seeds}", "bf16 - fp32, mean [95% CI]",
              "fp32 s.d. over seeds", "within it"], rows, doc=args.doc, load_at_start=load,
-            note="The demo pipeline (params.yaml: pre-training, then each variant fine-tuned and evaluated) from a fresh "
-                 "clone, once per precision; mAP in %, each model embedding in its own precision.")
+            note=f"The demo pipeline (params.yaml: pre-training, then each variant fine-tuned and evaluated) from a fresh "
+                 f"clone of {figures['float32']['commit']}, once per precision; mAP in %, each model embedding in its own precision.")
     publish("demo_precision_time", ["trained in", "pre-training s", "all training s", "all evaluation s", "`dvc exp run` wall s"],
             times, doc=args.doc, load_at_start=load, note=decision)
 
