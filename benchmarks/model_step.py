@@ -35,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_fallbacks import use_keras_batch_normalization  # noqa: E402  (benchmarks/: scripts run as files)
+from batch_norm_sides import use_keras_batch_normalization  # noqa: E402  (benchmarks/: scripts run as files)
 from tables import add_doc_argument, publish  # noqa: E402
 from dranet_keras.choices import VARIANTS  # noqa: E402
 from dranet_keras.config import load_config  # noqa: E402

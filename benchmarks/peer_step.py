@@ -37,17 +37,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from keras_fallbacks import use_keras_batch_normalization, use_keras_convolution  # benchmarks/ (scripts run as files)
+from batch_norm_sides import use_keras_batch_normalization  # benchmarks/ (scripts run as files)
 from tables import add_doc_argument, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 HEIGHT, WIDTH = 256, 128
 PRECISIONS = ("fp32", "bf16")
-# keras-unfused: Keras' own BatchNormalization and Conv2D (before layers/batch_normalization.py);
-# keras-conv: the fused BatchNormalization with Keras' Conv2D (before layers/pointwise_convolution.py);
-# keras: both of our layers.
-SIDES = ("keras-unfused", "keras-conv", "keras", "torch")
-KERAS_SIDES = SIDES[:-1]
+# keras-unfused: Keras' own BatchNormalization (the "before" of layers/batch_normalization.py)
+SIDES = ("keras-unfused", "keras", "torch")
 MARK = "### measured step"
 
 
@@ -60,8 +57,6 @@ def keras_step(args):
 
     if args.worker == "keras-unfused":
         use_keras_batch_normalization()
-    if args.worker in ("keras-unfused", "keras-conv"):
-        use_keras_convolution()
 
     if args.threads:
         import tensorflow as tf
@@ -201,11 +196,10 @@ def compare(args) -> None:
             for (side, precision), values in speeds.items()]
     ratios = "; ".join(
         f"{side}/torch {precision}: {statistics.median(speeds[side, precision]) / statistics.median(speeds['torch', precision]):.2f}x "
-        f"(best steps {best[side, precision] / best['torch', precision]:.2f}x)" for precision in args.precisions for side in KERAS_SIDES)
-    for lever, after, before in (("fused/unfused BN", "keras-conv", "keras-unfused"), ("pointwise matmul/conv", "keras", "keras-conv")):
-        ratios += "; " + "; ".join(
-            f"{lever} {precision}: {statistics.median(speeds[after, precision]) / statistics.median(speeds[before, precision]):.2f}x"
-            for precision in args.precisions)
+        f"(best steps {best[side, precision] / best['torch', precision]:.2f}x)" for precision in args.precisions for side in SIDES[:2])
+    ratios += "; " + "; ".join(
+        f"fused/unfused BN {precision}: {statistics.median(speeds['keras', precision]) / statistics.median(speeds['keras-unfused', precision]):.2f}x"
+        for precision in args.precisions)
     note = (f"ResNet50 last stride 1, {HEIGHT}x{WIDTH}, batch {args.batch}, {args.num_ids} ids, SGD; median of {args.steps} steps "
             f"per process, {args.repeats} alternating processes per row; " + ", ".join(options) + f". {ratios}.")
     flags = [flag for flag, on in (("--threads " + ",".join(map(str, args.threads or ())), args.threads), ("--jit", args.jit),

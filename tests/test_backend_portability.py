@@ -27,7 +27,6 @@ THIS = Path(__file__).resolve().relative_to(ROOT).as_posix()
 PORTABLE_TESTS = (
     "tests/layers/test_batch_normalization.py",
     "tests/layers/test_channel_reverse_attention.py",
-    "tests/layers/test_pointwise_convolution.py",
     "tests/layers/test_spatial_reverse_attention.py",
     "tests/layers/test_random_erasing.py",
     "tests/test_losses.py",

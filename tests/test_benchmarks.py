@@ -52,7 +52,7 @@ def test_demo_results_tables_from_the_pipeline_outputs(tmp_path):
 
 
 def load_script(monkeypatch, name: str):
-    """benchmarks/<name>.py as a module (the scripts import their siblings: tables, keras_fallbacks)."""
+    """benchmarks/<name>.py as a module (the scripts import their siblings: tables, batch_norm_sides)."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)

@@ -2,8 +2,7 @@
 
 from dranet_keras.layers.batch_normalization import FusedBatchNormalization
 from dranet_keras.layers.channel_reverse_attention import ChannelReverseAttention
-from dranet_keras.layers.pointwise_convolution import PointwiseConv2D
 from dranet_keras.layers.random_erasing import RandomErasing
 from dranet_keras.layers.spatial_reverse_attention import SpatialReverseAttention
 
-__all__ = ["ChannelReverseAttention", "FusedBatchNormalization", "PointwiseConv2D", "RandomErasing", "SpatialReverseAttention"]
+__all__ = ["ChannelReverseAttention", "FusedBatchNormalization", "RandomErasing", "SpatialReverseAttention"]

@@ -17,7 +17,7 @@ from keras import layers, ops
 from keras.src.losses.loss import scale_loss_for_distribution  # no public alias in Keras 3; fenced by tests/test_keras_fences.py
 
 from dranet_keras.choices import DESCRIPTORS, VARIANTS, Descriptor, Erase, ReverseGradient, Variant
-from dranet_keras.layers import ChannelReverseAttention, FusedBatchNormalization, PointwiseConv2D, SpatialReverseAttention
+from dranet_keras.layers import ChannelReverseAttention, FusedBatchNormalization, SpatialReverseAttention
 from dranet_keras.layers.normalization import BN_MOMENTUM
 from dranet_keras.losses import batch_hard_triplet, cross_entropy
 from dranet_keras.models.resnet import ImageNetNormalization, resnet
@@ -116,7 +116,7 @@ class DRANet(keras.Model):
 
         self.normalize = ImageNetNormalization(name="imagenet_normalization")
         self.backbone = resnet(self.image_shape, depth, last_stride, weights)
-        self.reduce_conv = PointwiseConv2D(reduce_dim, 1, use_bias=False, name="reduce_conv")
+        self.reduce_conv = layers.Conv2D(reduce_dim, 1, use_bias=False, name="reduce_conv")
         self.reduce_bn = FusedBatchNormalization(momentum=BN_MOMENTUM, name="reduce_bn")
         self.channel_attention = (
             ChannelReverseAttention(reduction, parts, reverse_gradient, name="channel_reverse_attention")

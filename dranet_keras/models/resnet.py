@@ -18,7 +18,6 @@ from dranet_keras.choices import DEPTHS, RESNET_BLOCKS
 from dranet_keras.errors import UserError
 from dranet_keras.layers.batch_normalization import FusedBatchNormalization
 from dranet_keras.layers.normalization import BN_MOMENTUM
-from dranet_keras.layers.pointwise_convolution import PointwiseConv2D
 
 BN_EPSILON = 1.001e-5  # as keras.applications, so transferred statistics mean the same
 STAGES = (("conv2", 64), ("conv3", 128), ("conv4", 256), ("conv5", 512))  # name, bottleneck width
@@ -47,17 +46,17 @@ def batch_norm(name: str) -> FusedBatchNormalization:
 
 def _bottleneck(x, filters: int, stride: int, shortcut_conv: bool, name: str):
     if shortcut_conv:
-        shortcut = PointwiseConv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
+        shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
         shortcut = batch_norm(f"{name}_0_bn")(shortcut)
     else:
         shortcut = x
-    x = PointwiseConv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
+    x = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
     x = batch_norm(f"{name}_1_bn")(x)
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
     x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
     x = batch_norm(f"{name}_2_bn")(x)
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
-    x = PointwiseConv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
+    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
     x = batch_norm(f"{name}_3_bn")(x)
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
