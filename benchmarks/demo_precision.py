@@ -68,7 +68,7 @@ def measured(workdir: Path, clone: Path, env: dict, precision: str, seeds: list[
         figures = json.loads(saved.read_text())
         if (figures["seeds"], figures["commit"]) == (seeds, commit):
             return figures
-    figures = {"seeds": seeds, "commit": commit, **run_pipeline(clone, env, precision, seeds)}
+    figures = {"seeds": seeds, "commit": commit, "load_at_start": os.getloadavg()[0], **run_pipeline(clone, env, precision, seeds)}
     saved.write_text(json.dumps(figures, indent=1))
     return figures
 
@@ -108,7 +108,6 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep the clone, logs and figures (resumable)")
     add_doc_argument(parser)
     args = parser.parse_args()
-    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -119,6 +118,7 @@ def main() -> None:
             print(f"demo_precision: {precision}: {figures[precision]['wall_s']:.0f} s", flush=True)
     rows, times, decision = decide(figures["float32"], figures["mixed_bfloat16"])
     seeds = "/".join(str(s) for s in args.seeds)
+    load = figures["float32"]["load_at_start"]  # when the measurement began (the figures may be kept from an earlier run)
     publish("demo_precision_retrieval",
             ["variant", f"fp32 mAP, seeds {seeds}", f"bf16 mAP, seeds {seeds}", "bf16 - fp32, mean [95% CI]",
              "fp32 s.d. over seeds", "within it"], rows, doc=args.doc, load_at_start=load,

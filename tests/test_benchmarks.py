@@ -103,7 +103,7 @@ def precision_figures(maps: dict[str, list[float]], pretrain_s: float, train_s: 
     """demo_precision's figures for one precision: mAP per variant and seed, equal seconds per run."""
     runs = {f"{variant}/{seed}": {"mAP": value, "train_s": train_s, "evaluate_s": 5.0}
             for variant, values in maps.items() for seed, value in enumerate(values)}
-    return {"seeds": [0, 1, 2], "commit": "abc1234", "variants": list(maps), "pretrain_s": pretrain_s, "wall_s": 600.0, "runs": runs}
+    return {"seeds": [0, 1, 2], "commit": "abc1234", "load_at_start": 0.5, "variants": list(maps), "pretrain_s": pretrain_s, "wall_s": 600.0, "runs": runs}
 
 
 def test_demo_precision_decides_by_the_rule_fixed_before_the_runs(monkeypatch):
