@@ -25,12 +25,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 
 import yaml
-from demo_time import fresh_clone, timed_lines  # benchmarks/ (scripts run as files)
+from demo_time import fresh_clone, short_commit, timed_lines, write_log  # benchmarks/ (scripts run as files)
 from tables import ROOT, add_doc_argument, publish
 
 from dranet_keras import layout
@@ -40,11 +39,12 @@ PRECISIONS = {"float32": "null", "mixed_bfloat16": "mixed_bfloat16"}  # train_me
 SPEED_UP = 1.10
 
 
-def run_pipeline(clone: Path, env: dict, precision: str, seeds: list[int]) -> dict:
-    """Run the demo pipeline in `precision`; mAP and seconds per variant and seed."""
+def run_pipeline(clone: Path, env: dict, precision: str, seeds: list[int], log: Path) -> dict:
+    """Run the demo pipeline in `precision` (its output into `log`); mAP and seconds per variant and seed."""
     command = [str(clone / ".venv" / "bin" / "dvc"), "exp", "run", "-S", f"seeds={json.dumps(seeds)}",
                "-S", f"train.mixed_precision={PRECISIONS[precision]}"]
-    _, wall, _ = timed_lines(command, clone, env)
+    lines, wall, _ = timed_lines(command, clone, env)
+    write_log(log, lines)
     params = yaml.safe_load((clone / "params.yaml").read_text())
     models, results = clone / layout.MODELS_ROOT, clone / layout.RESULTS_ROOT
     pretrain = json.loads((layout.pretrain_dir(models) / layout.TRAIN_META).read_text())
@@ -60,15 +60,14 @@ def run_pipeline(clone: Path, env: dict, precision: str, seeds: list[int]) -> di
     return {"variants": params["variants"], "pretrain_s": pretrain["wall_time_s"], "wall_s": wall, "runs": runs}
 
 
-def measured(workdir: Path, clone: Path, env: dict, precision: str, seeds: list[int]) -> dict:
+def measured(workdir: Path, clone: Path, env: dict, commit: str, precision: str, seeds: list[int]) -> dict:
     """One precision's figures, from `workdir` when an earlier run measured them at this commit."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True, check=True).stdout.strip()
     saved = workdir / f"{precision}.json"
     if saved.is_file():
         figures = json.loads(saved.read_text())
         if (figures["seeds"], figures["commit"]) == (seeds, commit):
             return figures
-    figures = {"seeds": seeds, "commit": commit, "load_at_start": os.getloadavg()[0], **run_pipeline(clone, env, precision, seeds)}
+    figures = {"seeds": seeds, "commit": commit, "load_at_start": os.getloadavg()[0], **run_pipeline(clone, env, precision, seeds, workdir / f"{precision}.log")}
     saved.write_text(json.dumps(figures, indent=1))
     return figures
 
@@ -112,9 +111,10 @@ def main() -> None:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         clone, env = fresh_clone(args.rev, workdir, reuse=True)
+        commit = short_commit(args.rev)
         figures = {}
         for precision in PRECISIONS:
-            figures[precision] = measured(workdir, clone, env, precision, args.seeds)
+            figures[precision] = measured(workdir, clone, env, commit, precision, args.seeds)
             print(f"demo_precision: {precision}: {figures[precision]['wall_s']:.0f} s", flush=True)
     rows, times, decision = decide(figures["float32"], figures["mixed_bfloat16"])
     seeds = "/".join(str(s) for s in args.seeds)

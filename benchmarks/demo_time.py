@@ -69,10 +69,22 @@ def stage_phases(lines: list[tuple[float, str]], total: float) -> dict[str, dict
     return stages
 
 
+def short_commit(rev: str) -> str:
+    """This repository's `rev` as its short commit hash."""
+    return subprocess.run(["git", "rev-parse", "--short", "--verify", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def write_log(path: Path, lines: list[tuple[float, str]]) -> None:
+    """`timed_lines`' lines, each after its seconds since the start."""
+    path.write_text("".join(f"{t:8.1f} {text}\n" for t, text in lines))
+
+
 def fresh_clone(rev: str, workdir: Path, *, reuse: bool = False) -> tuple[Path, dict]:
     """This repository cloned at `rev` into `workdir` with its own .venv (`make install`), and the
-    environment to run it in; with `reuse`, a clone already there (an interrupted run) is kept."""
-    clone = workdir / f"clone-{rev.replace('/', '_')}"
+    environment to run it in; with `reuse`, a clone of the same commit already there (an
+    interrupted run) is kept: the clone's folder is named by its commit."""
+    clone = workdir / f"clone-{short_commit(rev)}"
     if not (reuse and clone.is_dir()):
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
         subprocess.run(["git", "checkout", "-q", rev], cwd=clone, check=True)
@@ -85,7 +97,7 @@ def fresh_clone(rev: str, workdir: Path, *, reuse: bool = False) -> tuple[Path, 
 def measure(rev: str, workdir: Path) -> tuple[dict, float, dict]:
     clone, env = fresh_clone(rev, workdir)
     lines, total, usage = timed_lines(["make", "demo"], clone, env)
-    (workdir / f"demo-{rev.replace('/', '_')}.log").write_text("".join(f"{t:8.1f} {text}\n" for t, text in lines))
+    write_log(workdir / f"demo-{rev.replace('/', '_')}.log", lines)
     return stage_phases(lines, total), total, usage
 
 
@@ -102,7 +114,7 @@ def main() -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         measured = {}
         for rev in revs:
-            short = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+            short = short_commit(rev)
             _, total, _ = measured[f"{rev} ({short})" if short != rev else rev] = measure(rev, workdir)
             print(f"demo_time: {rev}: {total:.0f} s", flush=True)
     names = list(measured)
