@@ -33,6 +33,7 @@ from demo_time import fresh_clone, short_commit, timed_lines, write_log  # bench
 from tables import ROOT, add_doc_argument, publish
 
 from dranet_keras import layout
+from dranet_keras.io import atomic_write_text
 from dranet_keras.study.statistics import paired_interval
 
 PRECISIONS = {"float32": "null", "mixed_bfloat16": "mixed_bfloat16"}  # train_meta's name -> the -S value
@@ -68,7 +69,7 @@ def measured(workdir: Path, clone: Path, env: dict, commit: str, precision: str,
         if (figures["seeds"], figures["commit"]) == (seeds, commit):
             return figures
     figures = {"seeds": seeds, "commit": commit, "load_at_start": os.getloadavg()[0], **run_pipeline(clone, env, precision, seeds, workdir / f"{precision}.log")}
-    saved.write_text(json.dumps(figures, indent=1))
+    atomic_write_text(saved, json.dumps(figures, indent=1))  # a kill mid-write must not leave figures a resume cannot read
     return figures
 
 
