@@ -43,7 +43,10 @@ def test_dranet_evaluate_end_to_end(tmp_path, capsys):
     write_manifest(Split([], records["query"], records["gallery"]), manifest)
     model_path = tmp_path / "model.keras"
     build_dranet(num_ids=3, variant="baseline", input_shape=(32, 16, 3), depth=14).save(model_path)  # ResNet14: a test of the stage
-    (tmp_path / "params.yaml").write_text("model: {height: 32, width: 16, parts: 2, depth: 14}\neval: {batch_size: 4, visual_queries: 2}\n")
+    # data.root in tmp_path: the stage reads the synthetic occluded split from data.root, and the
+    # default (data/raw/synthetic) is the repository's own, which holds one after `make demo`
+    (tmp_path / "params.yaml").write_text(f"model: {{height: 32, width: 16, parts: 2, depth: 14}}\n"
+                                          f"data: {{root: {tmp_path / 'raw'}}}\neval: {{batch_size: 4, visual_queries: 2}}\n")
     out = tmp_path / "results"
     argv = ["evaluate", "--params", str(tmp_path / "params.yaml"), "--variant", "baseline",
             "--model", str(model_path), "--manifest", str(manifest), "--output-dir", str(out),
