@@ -457,6 +457,13 @@ def read_occluded_images(root: str | Path) -> Split:
     return read_market_layout(Path(root) / OCCLUDED_SPLIT, train_folder=None)
 
 
+def occluded_split_stats(own: Split) -> dict:
+    """What stats.json records of the occluded split `own`: its sizes and its images' content."""
+    from dranet_keras.data.images import content_digest
+
+    return {"query": len(own.query), "gallery": len(own.gallery), "images_sha256": content_digest(sorted(r.path for r in own.query + own.gallery))}
+
+
 def occluded_gallery(own: Split, main: Split) -> list:
     """The gallery the occluded queries search: their identities' whole-body images, then
     `main`'s gallery (as Occluded-DukeMTMC's queries search the whole test gallery)."""

@@ -5,6 +5,7 @@ configuration), cmc.csv and rankings.json."""
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -42,21 +43,47 @@ def _embed(model, model_path, records, name, config, cache_dir):
     return extract_features(model, dataset, flip=flip, cache_path=cache, description=f"{name} features")
 
 
-def _occluded_split(model, model_path, split, gallery_features, config, cache_dir) -> tuple[dict | None, dict]:
-    """The synthetic set's occluded-query split (Occluded-DukeMTMC's protocol: occluded queries
-    against their whole-body images and the standard gallery), scored like the standard split
-    without re-ranking, and its rankings of `eval.visual_queries` queries; (None, no queries)
-    when the set has none."""
-    from dranet_keras.data.synthetic import OCCLUDED_SPLIT
+def _prepared_stats(manifest: Path) -> dict | None:
+    """The stats.json that `dranet prepare` wrote beside `manifest`: which set, at which root, it
+    was prepared from; None for a manifest made by hand."""
+    stats_path = manifest.parent / layout.STATS
+    if not stats_path.is_file():
+        return None
+    try:
+        stats = json.loads(stats_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{stats_path}: cannot read JSON ({error}); prepare the set again (dranet prepare)") from None
+    if not isinstance(stats, dict) or not isinstance(stats.get("root"), str):
+        raise UserError(f"{stats_path}: expected an object with the set's 'root' (docs/formats.md); prepare the set again (dranet prepare)")
+    return stats
 
-    # the prepared set's own folder decides (stats.json, a dependency, records it), not a param
-    if config.data.name != "synthetic" or not (Path(config.data.root) / OCCLUDED_SPLIT).is_dir():
+
+def _occluded_images(stats: dict | None, manifest: Path):
+    """The occluded-query split that the manifest's stats.json records, read from that set's
+    root; None when it records none (or there is no stats.json)."""
+    recorded = stats and stats.get("occluded_split")
+    if not recorded:
+        return None
+    from dranet_keras.data.synthetic import occluded_split_stats, read_occluded_images
+
+    own = read_occluded_images(stats["root"])
+    if occluded_split_stats(own) != recorded:
+        raise UserError(f"{manifest.parent / layout.STATS}: the occluded split's images under {stats['root']} changed "
+                        "since it was written; prepare the set again (dranet prepare)")
+    return own
+
+
+def _occluded_split(model, model_path, own, split, gallery_features, config, cache_dir) -> tuple[dict | None, dict]:
+    """The synthetic set's occluded-query split `own` (Occluded-DukeMTMC's protocol: occluded
+    queries against their whole-body images and the standard gallery), scored like the standard
+    split without re-ranking, and its rankings of `eval.visual_queries` queries; (None, no
+    queries) when there is none."""
+    if own is None:
         return None, {"queries": []}
     import numpy as np
 
-    from dranet_keras.data.synthetic import occluded_gallery, read_occluded_images
+    from dranet_keras.data.synthetic import occluded_gallery
 
-    own = read_occluded_images(config.data.root)
     query = _embed(model, model_path, own.query, "occluded query", config, cache_dir)
     gallery = np.concatenate([_embed(model, model_path, own.gallery, "occluded gallery", config, cache_dir), gallery_features])
     arguments = {**config.eval.ranking_arguments(), "rerank": False}
@@ -77,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"model file {model_path} does not exist; train it first (dranet train --variant {variant})")
     split = read_manifest(manifest)
     check_scorable(split.query, split.gallery, manifest)
+    stats = _prepared_stats(manifest)
+    root = stats["root"] if stats else config.data.root  # where the manifest's images came from
+    occluded_images = _occluded_images(stats, manifest)
     # The image size and embedding width the model was built for, from its file, before it loads.
     saved = saved_config(model_path)
     trained = tuple(saved["input_shape"][:2])
@@ -100,9 +130,9 @@ def run(args: argparse.Namespace) -> int:
         split.gallery,
         **evaluation.ranking_arguments(),
         seed=config.seed,
-        query_attributes=query_attributes(config.data.root, split.query) if config.data.name == "synthetic" else None,
+        query_attributes=query_attributes(root, split.query) if config.data.name == "synthetic" else None,
     )
-    occluded, occluded_rankings = _occluded_split(model, model_path, split, features[1], config, args.cache_dir)
+    occluded, occluded_rankings = _occluded_split(model, model_path, occluded_images, split, features[1], config, args.cache_dir)
     metrics = {
         "dataset": config.data.name,
         "synthetic": config.data.name == "synthetic",

@@ -74,17 +74,6 @@ def validate_images(split: Split, skip_corrupt: bool, max_pixels: int) -> Split:
     return Split(*([r for r in records if r.path not in bad] for records in split))
 
 
-def occluded_split_stats(data: DataConfig, split) -> dict | None:
-    """Images of the synthetic set's occluded-query split and their content digest (so that
-    `evaluate`, which scores it, re-runs when it changes); None without one."""
-    if data.name != "synthetic" or not data.synthetic_occluded_ids:
-        return None
-    from dranet_keras.data.synthetic import read_occluded_images
-
-    own = read_occluded_images(data.root)
-    return {"query": len(own.query), "gallery": len(own.gallery), "images_sha256": content_digest(sorted(r.path for r in own.query + own.gallery))}
-
-
 def prepare(data: DataConfig, seed: int, preview_ids: int | None = None) -> dict:
     """Prepare data set `data.name`; returns the statistics written to stats.json."""
     start = time.perf_counter()
@@ -97,7 +86,13 @@ def prepare(data: DataConfig, seed: int, preview_ids: int | None = None) -> dict
     stats = {"dataset": data.name, "synthetic": data.name == "synthetic", "root": data.root, **split_stats(split)}
     # The images' content: stats.json is a DVC dependency of every stage that reads them.
     stats["images_sha256"] = content_digest(sorted({r.path for records in split for r in records}))
-    stats["occluded_split"] = occluded_split_stats(data, split)
+    if data.name == "synthetic" and data.synthetic_occluded_ids:
+        # so that `evaluate`, which scores the split, re-runs when it changes and finds it by `root`
+        from dranet_keras.data.synthetic import occluded_split_stats, read_occluded_images
+
+        stats["occluded_split"] = occluded_split_stats(read_occluded_images(data.root))
+    else:
+        stats["occluded_split"] = None
     atomic_write_json(out / layout.STATS, stats)
     if preview_ids:
         contact_sheet(split, out / layout.PREVIEW, num_ids=preview_ids)

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from dranet_keras import layout
 from dranet_keras.cli import build_parser
 from dranet_keras.data.records import Record
 from dranet_keras.models import loading
@@ -43,10 +44,8 @@ def test_dranet_evaluate_end_to_end(tmp_path, capsys):
     write_manifest(Split([], records["query"], records["gallery"]), manifest)
     model_path = tmp_path / "model.keras"
     build_dranet(num_ids=3, variant="baseline", input_shape=(32, 16, 3), depth=14).save(model_path)  # ResNet14: a test of the stage
-    # data.root in tmp_path: the stage reads the synthetic occluded split from data.root, and the
-    # default (data/raw/synthetic) is the repository's own, which holds one after `make demo`
-    (tmp_path / "params.yaml").write_text(f"model: {{height: 32, width: 16, parts: 2, depth: 14}}\n"
-                                          f"data: {{root: {tmp_path / 'raw'}}}\neval: {{batch_size: 4, visual_queries: 2}}\n")
+    # a manifest with no stats.json beside it: no occluded split, whatever data.root holds
+    (tmp_path / "params.yaml").write_text("model: {height: 32, width: 16, parts: 2, depth: 14}\neval: {batch_size: 4, visual_queries: 2}\n")
     out = tmp_path / "results"
     argv = ["evaluate", "--params", str(tmp_path / "params.yaml"), "--variant", "baseline",
             "--model", str(model_path), "--manifest", str(manifest), "--output-dir", str(out),
@@ -54,6 +53,7 @@ def test_dranet_evaluate_end_to_end(tmp_path, capsys):
     assert main(argv) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["variant"], metrics["dataset"], metrics["num_query"], metrics["num_gallery"]) == ("baseline", "synthetic", 3, 6)
+    assert metrics["occluded"] is None and json.loads((out / layout.OCCLUDED_RANKINGS).read_text()) == {"queries": []}
     assert metrics["skipped_queries"] == 0
     for values in (metrics, metrics["rerank"]):
         assert all(0.0 <= values[key] <= 1.0 for key in ("mAP", "mINP", "rank1", "rank5", "rank10", "rank20"))
@@ -79,6 +79,47 @@ def test_dranet_evaluate_end_to_end(tmp_path, capsys):
     assert main([*argv[:-1], str(tmp_path / "fresh-cache")]) == 0
     fresh = json.loads((out / "metrics.json").read_text())
     assert (regenerated["mAP"], regenerated["rerank"]["mAP"]) == (fresh["mAP"], fresh["rerank"]["mAP"]) != (first["mAP"], first["rerank"]["mAP"])
+
+
+@pytest.mark.slow
+def test_the_occluded_split_is_the_one_the_manifest_was_prepared_with(tmp_path, capsys, monkeypatch):
+    """`dranet evaluate --manifest` scores the occluded split that the manifest's stats.json
+    records, at that file's root, not the one under `data.root`; and refuses, before the model
+    loads, when those images changed since."""
+    from PIL import Image
+
+    from dranet_keras.cli import main
+    from dranet_keras.config import DataConfig
+    from dranet_keras.models import build_dranet
+    from dranet_keras.stages.prepare import prepare
+
+    data = DataConfig(root=str(tmp_path / "raw"), prepared_dir=str(tmp_path / "prepared"), synthetic_train_ids=3,
+                      synthetic_test_ids=3, synthetic_cameras=2, synthetic_distractors=0, synthetic_occluded_ids=2,
+                      synthetic_height=32, synthetic_width=16)
+    stats = prepare(data, seed=0)
+    manifest = layout.manifest_path("synthetic", data.prepared_dir)
+    model_path = tmp_path / "model.keras"
+    build_dranet(num_ids=3, variant="baseline", input_shape=(32, 16, 3), depth=14).save(model_path)
+    # data.root names a folder with no set at all: the manifest's own set decides
+    (tmp_path / "params.yaml").write_text(f"model: {{height: 32, width: 16, parts: 2, depth: 14}}\n"
+                                          f"data: {{root: {tmp_path / 'elsewhere'}}}\neval: {{batch_size: 4, visual_queries: 2, rerank: false}}\n")
+    out = tmp_path / "results"
+    argv = ["evaluate", "--params", str(tmp_path / "params.yaml"), "--variant", "baseline", "--model", str(model_path),
+            "--manifest", str(manifest), "--output-dir", str(out), "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    occluded = json.loads((out / "metrics.json").read_text())["occluded"]
+    recorded = stats["occluded_split"]
+    # every occluded query, against its split's whole-body images plus the standard gallery
+    assert (occluded["num_query"], occluded["num_gallery"]) == (recorded["query"], recorded["gallery"] + stats["gallery"]["images"])
+    assert 0.0 <= occluded["mAP"] <= 1.0
+
+    query = sorted((tmp_path / "raw" / "occluded" / "query").iterdir())[0]
+    Image.new("RGB", Image.open(query).size).save(query)  # the split changed after prepare
+    capsys.readouterr()  # the first run's progress bars
+    monkeypatch.setattr(loading, "load_dranet", lambda path: pytest.fail("the model must not be loaded"))
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "stats.json" in error and "occluded split" in error and "dranet prepare" in error
 
 
 def _refusal_before_the_model_loads(tmp_path, capsys, monkeypatch, params, records=None, input_shape=(256, 128, 3)) -> str:
@@ -125,6 +166,13 @@ def test_a_gallery_without_a_cross_camera_match_is_refused_before_the_model_load
     records = [Record(f"q{i}.jpg", i, 0) for i in range(10)] + [Record(f"g{i}.jpg", i % 10, 0) for i in range(30)]
     error = _refusal_before_the_model_loads(tmp_path, capsys, monkeypatch, "{}\n", records=records)
     assert "manifest.csv: no query has a gallery image of its identity from another camera" in error
+
+
+@pytest.mark.parametrize("text, expected", [("{", "stats.json: cannot read JSON"), ("[]", "stats.json: expected an object with the set's 'root'")])
+def test_a_malformed_stats_json_beside_the_manifest_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch, text, expected):
+    (tmp_path / "stats.json").write_text(text)
+    error = _refusal_before_the_model_loads(tmp_path, capsys, monkeypatch, "{}\n")
+    assert expected in error and "dranet prepare" in error
 
 
 def test_missing_model_is_one_line_error(tmp_path, capsys):
