@@ -53,8 +53,9 @@ def _prepared_stats(manifest: Path) -> dict | None:
         stats = json.loads(stats_path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UserError(f"{stats_path}: cannot read JSON ({error}); prepare the set again (dranet prepare)") from None
-    if not isinstance(stats, dict) or not isinstance(stats.get("root"), str):
-        raise UserError(f"{stats_path}: expected an object with the set's 'root' (docs/formats.md); prepare the set again (dranet prepare)")
+    if not isinstance(stats, dict) or not all(isinstance(stats.get(key), str) for key in ("dataset", "root")):
+        raise UserError(f"{stats_path}: expected an object with the set's 'dataset' and 'root' (docs/formats.md); "
+                        "prepare the set again (dranet prepare)")
     return stats
 
 
@@ -105,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     split = read_manifest(manifest)
     check_scorable(split.query, split.gallery, manifest)
     stats = _prepared_stats(manifest)
-    root = stats["root"] if stats else config.data.root  # where the manifest's images came from
+    # the set the manifest's images came from: its stats.json, else data.name at data.root
+    dataset, root = (stats["dataset"], stats["root"]) if stats else (config.data.name, config.data.root)
     occluded_images = _occluded_images(stats, manifest)
     # The image size and embedding width the model was built for, from its file, before it loads.
     saved = saved_config(model_path)
@@ -130,12 +132,12 @@ def run(args: argparse.Namespace) -> int:
         split.gallery,
         **evaluation.ranking_arguments(),
         seed=config.seed,
-        query_attributes=query_attributes(root, split.query) if config.data.name == "synthetic" else None,
+        query_attributes=query_attributes(root, split.query) if dataset == "synthetic" else None,
     )
     occluded, occluded_rankings = _occluded_split(model, model_path, occluded_images, split, features[1], config, args.cache_dir)
     metrics = {
-        "dataset": config.data.name,
-        "synthetic": config.data.name == "synthetic",
+        "dataset": dataset,
+        "synthetic": dataset == "synthetic",
         "variant": variant,
         "seed": config.seed,
         **metrics,

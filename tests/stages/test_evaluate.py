@@ -168,7 +168,8 @@ def test_a_gallery_without_a_cross_camera_match_is_refused_before_the_model_load
     assert "manifest.csv: no query has a gallery image of its identity from another camera" in error
 
 
-@pytest.mark.parametrize("text, expected", [("{", "stats.json: cannot read JSON"), ("[]", "stats.json: expected an object with the set's 'root'")])
+@pytest.mark.parametrize("text, expected", [("{", "stats.json: cannot read JSON"), ("[]", "stats.json: expected an object with the set's 'dataset' and 'root'"),
+                                            ('{"dataset": "market1501"}', "stats.json: expected an object")])
 def test_a_malformed_stats_json_beside_the_manifest_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch, text, expected):
     (tmp_path / "stats.json").write_text(text)
     error = _refusal_before_the_model_loads(tmp_path, capsys, monkeypatch, "{}\n")
