@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from dranet_keras import layout
 from dranet_keras.data.errors import DatasetError
 from dranet_keras.data.records import Record, Split
 from dranet_keras.io import atomic_write_text
@@ -63,3 +66,38 @@ def split_stats(split: Split) -> dict:
     stats["num_train_ids"] = split.num_train_ids
     stats["num_cameras"] = len({r.camid for name in SPLITS for r in getattr(split, name)})
     return stats
+
+
+def dataset_header(name: str) -> dict:
+    """The keys that name the data set in stats.json and in every results file."""
+    return {"dataset": name, "synthetic": name == "synthetic"}
+
+
+@dataclass(frozen=True)
+class PreparedSet:
+    """The data set a manifest's images came from: its name, its root and the stats.json that
+    `dranet prepare` wrote beside the manifest (None for a manifest made by hand)."""
+
+    name: str
+    root: str
+    stats: dict | None
+
+    @property
+    def synthetic(self) -> bool:
+        return self.name == "synthetic"
+
+
+def prepared_set(manifest: str | Path, name: str, root: str) -> PreparedSet:
+    """The set `manifest` was prepared from, as the stats.json beside it records it; without
+    one, data set `name` at `root` (the configuration's)."""
+    path = Path(manifest).parent / layout.STATS
+    if not path.is_file():
+        return PreparedSet(name, root, None)
+    try:
+        stats = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DatasetError(f"{path}: cannot read JSON ({error}); prepare the set again (dranet prepare)") from None
+    if not isinstance(stats, dict) or not all(isinstance(stats.get(key), str) for key in ("dataset", "root")):
+        raise DatasetError(f"{path}: expected an object with the set's 'dataset' and 'root' (docs/formats.md); "
+                           "prepare the set again (dranet prepare)")
+    return PreparedSet(stats["dataset"], stats["root"], stats)

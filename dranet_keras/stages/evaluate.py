@@ -5,7 +5,6 @@ configuration), cmc.csv and rankings.json."""
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -43,33 +42,17 @@ def _embed(model, model_path, records, name, config, cache_dir):
     return extract_features(model, dataset, flip=flip, cache_path=cache, description=f"{name} features")
 
 
-def _prepared_stats(manifest: Path) -> dict | None:
-    """The stats.json that `dranet prepare` wrote beside `manifest`: which set, at which root, it
-    was prepared from; None for a manifest made by hand."""
-    stats_path = manifest.parent / layout.STATS
-    if not stats_path.is_file():
-        return None
-    try:
-        stats = json.loads(stats_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"{stats_path}: cannot read JSON ({error}); prepare the set again (dranet prepare)") from None
-    if not isinstance(stats, dict) or not all(isinstance(stats.get(key), str) for key in ("dataset", "root")):
-        raise UserError(f"{stats_path}: expected an object with the set's 'dataset' and 'root' (docs/formats.md); "
-                        "prepare the set again (dranet prepare)")
-    return stats
-
-
-def _occluded_images(stats: dict | None, manifest: Path):
+def _occluded_images(prepared, manifest: Path):
     """The occluded-query split that the manifest's stats.json records, read from that set's
     root; None when it records none (or there is no stats.json)."""
-    recorded = stats and stats.get("occluded_split")
+    recorded = prepared.stats and prepared.stats.get("occluded_split")
     if not recorded:
         return None
     from dranet_keras.data.synthetic import occluded_split_stats, read_occluded_images
 
-    own = read_occluded_images(stats["root"])
+    own = read_occluded_images(prepared.root)
     if occluded_split_stats(own) != recorded:
-        raise UserError(f"{manifest.parent / layout.STATS}: the occluded split's images under {stats['root']} changed "
+        raise UserError(f"{manifest.parent / layout.STATS}: the occluded split's images under {prepared.root} changed "
                         "since it was written; prepare the set again (dranet prepare)")
     return own
 
@@ -93,7 +76,7 @@ def _occluded_split(model, model_path, own, split, gallery_features, config, cac
 
 
 def run(args: argparse.Namespace) -> int:
-    from dranet_keras.data.manifest import read_manifest
+    from dranet_keras.data.manifest import dataset_header, prepared_set, read_manifest
     from dranet_keras.models.loading import load_dranet, saved_config
 
     config = load_config(args.params, args.overrides)
@@ -105,10 +88,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"model file {model_path} does not exist; train it first (dranet train --variant {variant})")
     split = read_manifest(manifest)
     check_scorable(split.query, split.gallery, manifest)
-    stats = _prepared_stats(manifest)
-    # the set the manifest's images came from: its stats.json, else data.name at data.root
-    dataset, root = (stats["dataset"], stats["root"]) if stats else (config.data.name, config.data.root)
-    occluded_images = _occluded_images(stats, manifest)
+    prepared = prepared_set(manifest, config.data.name, config.data.root)
+    occluded_images = _occluded_images(prepared, manifest)
     # The image size and embedding width the model was built for, from its file, before it loads.
     saved = saved_config(model_path)
     trained = tuple(saved["input_shape"][:2])
@@ -132,12 +113,11 @@ def run(args: argparse.Namespace) -> int:
         split.gallery,
         **evaluation.ranking_arguments(),
         seed=config.seed,
-        query_attributes=query_attributes(root, split.query) if dataset == "synthetic" else None,
+        query_attributes=query_attributes(prepared.root, split.query) if prepared.synthetic else None,
     )
     occluded, occluded_rankings = _occluded_split(model, model_path, occluded_images, split, features[1], config, args.cache_dir)
     metrics = {
-        "dataset": dataset,
-        "synthetic": dataset == "synthetic",
+        **dataset_header(prepared.name),
         "variant": variant,
         "seed": config.seed,
         **metrics,

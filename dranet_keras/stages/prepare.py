@@ -16,7 +16,7 @@ from dranet_keras.config import DataConfig, load_config
 from dranet_keras.data import Split, load_dataset
 from dranet_keras.data.errors import CorruptImageError
 from dranet_keras.data.images import content_digest, image_problem
-from dranet_keras.data.manifest import split_stats, write_manifest
+from dranet_keras.data.manifest import dataset_header, split_stats, write_manifest
 from dranet_keras.data.preview import contact_sheet
 from dranet_keras.evaluation.results import check_scorable
 from dranet_keras.io import atomic_write_json
@@ -83,7 +83,7 @@ def prepare(data: DataConfig, seed: int, preview_ids: int | None = None) -> dict
     check_scorable(split.query, split.gallery, f"data.name={data.name} at {data.root}")
     out = layout.prepared_dir(data.name, data.prepared_dir)
     write_manifest(split, out / layout.MANIFEST)
-    stats = {"dataset": data.name, "synthetic": data.name == "synthetic", "root": data.root, **split_stats(split)}
+    stats = {**dataset_header(data.name), "root": data.root, **split_stats(split)}
     # The images' content: stats.json is a DVC dependency of every stage that reads them.
     stats["images_sha256"] = content_digest(sorted({r.path for records in split for r in records}))
     if data.name == "synthetic" and data.synthetic_occluded_ids:

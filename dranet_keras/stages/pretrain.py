@@ -39,7 +39,7 @@ def save_backbone(model, path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     import keras
 
-    from dranet_keras.data.manifest import read_manifest
+    from dranet_keras.data.manifest import prepared_set, read_manifest
     from dranet_keras.models import build_dranet
     from dranet_keras.models.loading import load_dranet
     from dranet_keras.stages.train import check_identities, train
@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         num_ids = split.num_train_ids
         keras.utils.set_random_seed(config.seed)
         save_backbone(build_dranet(num_ids, **{**config.model.arguments(), "variant": "baseline"}), backbone)
-        meta = {"variant": "baseline", "dataset": config.data.name, "epochs": 0, "seed": config.seed, "wall_time_s": 0.0, "config": config_to_dict(config)}
+        dataset = prepared_set(manifest, config.data.name, config.data.root).name
+        meta = {"variant": "baseline", "dataset": dataset, "epochs": 0, "seed": config.seed, "wall_time_s": 0.0, "config": config_to_dict(config)}
         atomic_write_json(output_dir / layout.TRAIN_META, meta)
         print(f"dranet pretrain: pretrain.epochs is 0: saved the initial backbone ({config.model.weights or 'random'}) -> {backbone}")
         return 0

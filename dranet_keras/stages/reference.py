@@ -25,12 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dranet_keras.data.manifest import read_manifest
+    from dranet_keras.data.manifest import dataset_header, prepared_set, read_manifest
     from dranet_keras.evaluation.handcrafted import image_descriptors
 
     config = load_config(args.params, args.overrides)
     manifest = Path(args.manifest or layout.manifest_path(config.data.name, config.data.prepared_dir))
     split = read_manifest(manifest)
+    prepared = prepared_set(manifest, config.data.name, config.data.root)
     evaluation, results = config.eval, Path(args.results_dir)
     start = time.perf_counter()
     features = [image_descriptors([r.path for r in records], skip_corrupt=config.data.skip_corrupt) for records in (split.query, split.gallery)]
@@ -40,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
         split.gallery,
         **evaluation.ranking_arguments(),
         seed=config.seed,
-        query_attributes=query_attributes(config.data.root, split.query) if config.data.name == "synthetic" else None,
+        query_attributes=query_attributes(prepared.root, split.query) if prepared.synthetic else None,
     )
-    common = {"dataset": config.data.name, "synthetic": config.data.name == "synthetic"}
+    common = dataset_header(prepared.name)
     effective = config_to_dict(config)
     histogram = {**common, "variant": "colour_histogram", **metrics, "wall_time_s": round(time.perf_counter() - start, 1), "config": effective}
     write_results(layout.reference_dir("colour_histogram", results), histogram, cmc, rankings)

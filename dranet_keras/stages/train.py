@@ -37,12 +37,12 @@ def check_identities(split: Split, manifest: Path) -> None:
         raise UserError(f"{manifest}: the training split has {split.num_train_ids} identities, expected 2 to {MAX_NUM_IDS}")
 
 
-def check_trainable(config: Config, split: Split, manifest: Path) -> None:
+def check_trainable(config: Config, dataset: str, split: Split, manifest: Path) -> None:
     """Refuse, in one line and before TensorFlow starts, a split or a batch that cannot train."""
     train = config.train
     if not split.train:
         raise UserError(
-            f"{manifest} has no training images ({config.data.name} is evaluation-only): train on another data set "
+            f"{manifest} has no training images ({dataset} is evaluation-only): train on another data set "
             "and evaluate its model here with `dranet evaluate --model <model.keras>` (docs/occluded-data.md)"
         )
     check_identities(split, manifest)
@@ -91,19 +91,20 @@ def train(config: Config, variant: str, manifest: Path, output_dir: Path) -> dic
     """Train `variant` as `config` says; returns the train_meta.json it writes."""
     if not manifest.is_file():
         raise UserError(f"{manifest} does not exist: run `dranet prepare` (or `dvc repro prepare`) first")
-    from dranet_keras.data.manifest import read_manifest
+    from dranet_keras.data.manifest import prepared_set, read_manifest
 
     split = read_manifest(manifest)
-    check_trainable(config, split, manifest)
+    dataset = prepared_set(manifest, config.data.name, config.data.root).name
+    check_trainable(config, dataset, split, manifest)
     # A second trainer into this folder stops here, before TensorFlow starts. Multi-worker
     # runs start one process per machine, possibly on a shared folder: only the chief locks it
     # (inside fit_dranet, once it knows which worker it is).
     multi_worker = config.train.strategy == "multi_worker"
     with contextlib.nullcontext() if multi_worker else run_lock(output_dir):
-        return _train(config, variant, split, output_dir, data_signature(config, manifest))
+        return _train(config, variant, dataset, split, output_dir, data_signature(config, manifest))
 
 
-def _train(config: Config, variant: str, split: Split, output_dir: Path, signature: dict) -> dict:
+def _train(config: Config, variant: str, dataset: str, split: Split, output_dir: Path, signature: dict) -> dict:
     import keras
     import tensorflow as tf
 
@@ -124,7 +125,7 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path, signatu
 
     steps = train.steps_per_epoch or len(split.train) // train.batch_size
     print(
-        f"dranet train: {variant} on {config.data.name}: {len(split.train)} images of {num_ids} ids, "
+        f"dranet train: {variant} on {dataset}: {len(split.train)} images of {num_ids} ids, "
         f"{train.epochs} epochs x {steps} steps of {train.batch_size}, {strategy.num_replicas_in_sync} replica(s), "
         f"{policy_name(policy)} ({why})"
     )
@@ -151,7 +152,7 @@ def _train(config: Config, variant: str, split: Split, output_dir: Path, signatu
         return {}
     meta = {
         "variant": variant,
-        "dataset": config.data.name,
+        "dataset": dataset,
         "epochs": train.epochs,
         "epochs_this_run": len(losses),
         "steps_per_epoch": steps,

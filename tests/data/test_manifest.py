@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dranet_keras.data.errors import DatasetError
-from dranet_keras.data.manifest import read_manifest, split_stats, write_manifest
+from dranet_keras.data.manifest import PreparedSet, prepared_set, read_manifest, split_stats, write_manifest
 from dranet_keras.data.records import Record, Split
 
 SPLIT = Split(
@@ -46,3 +48,20 @@ def test_stats():
     assert stats["gallery"]["ids"] == 1 and stats["gallery"]["distractors"] == 1
     assert stats["gallery"]["per_camera"] == {"1": 1, "2": 2}
     assert stats["num_train_ids"] == 2 and stats["num_cameras"] == 3
+
+
+def test_the_prepared_set_is_the_one_stats_json_names_else_the_configurations(tmp_path):
+    manifest = tmp_path / "prepared" / "manifest.csv"
+    write_manifest(SPLIT, manifest)
+    assert prepared_set(manifest, "synthetic", "data/raw/synthetic") == PreparedSet("synthetic", "data/raw/synthetic", None)
+    stats = {"dataset": "market1501", "root": "/data/Market-1501", "occluded_split": None}
+    (manifest.parent / "stats.json").write_text(json.dumps(stats))
+    prepared = prepared_set(manifest, "synthetic", "data/raw/synthetic")
+    assert prepared == PreparedSet("market1501", "/data/Market-1501", stats) and not prepared.synthetic
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"dataset": "market1501"}', '{"dataset": 1, "root": "x"}'])
+def test_a_malformed_stats_json_is_a_dataset_error_naming_it(tmp_path, text):
+    (tmp_path / "stats.json").write_text(text)
+    with pytest.raises(DatasetError, match="stats.json: .*prepare the set again"):
+        prepared_set(tmp_path / "manifest.csv", "synthetic", "data/raw/synthetic")

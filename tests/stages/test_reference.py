@@ -64,3 +64,11 @@ def test_reference_stage_writes_both_references_with_the_effective_config(tmp_pa
     for name in ("metrics.json", "cmc.csv", "rankings.json"):  # docs/formats.md
         check_format(tmp_path / "out" / "colour_histogram" / name)
     check_format(tmp_path / "out" / "chance" / "metrics.json", "metrics.json (chance)")
+    assert (histogram["dataset"], histogram["synthetic"]) == ("synthetic", True)  # no stats.json: data.name
+
+    # a manifest that `dranet prepare` wrote for another set: its stats.json names the set
+    (tmp_path / "stats.json").write_text(json.dumps({"dataset": "market1501", "root": str(tmp_path / "images")}))
+    assert main(["reference", "--manifest", "manifest.csv", "--results-dir", "out"]) == 0
+    for name in ("colour_histogram", "chance"):
+        metrics = json.loads((tmp_path / "out" / name / "metrics.json").read_text())
+        assert (metrics["dataset"], metrics["synthetic"]) == ("market1501", False)
