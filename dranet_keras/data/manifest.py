@@ -76,11 +76,12 @@ def dataset_header(name: str) -> dict:
 @dataclass(frozen=True)
 class PreparedSet:
     """The data set a manifest's images came from: its name, its root and the stats.json that
-    `dranet prepare` wrote beside the manifest (None for a manifest made by hand)."""
+    `dranet prepare` wrote beside the manifest at `stats_path` (None for a manifest made by hand)."""
 
     name: str
     root: str
     stats: dict | None
+    stats_path: Path
 
     @property
     def synthetic(self) -> bool:
@@ -92,7 +93,7 @@ def prepared_set(manifest: str | Path, name: str, root: str) -> PreparedSet:
     one, data set `name` at `root` (the configuration's)."""
     path = Path(manifest).parent / layout.STATS
     if not path.is_file():
-        return PreparedSet(name, root, None)
+        return PreparedSet(name, root, None, path)
     try:
         stats = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -100,4 +101,4 @@ def prepared_set(manifest: str | Path, name: str, root: str) -> PreparedSet:
     if not isinstance(stats, dict) or not all(isinstance(stats.get(key), str) for key in ("dataset", "root")):
         raise DatasetError(f"{path}: expected an object with the set's 'dataset' and 'root' (docs/formats.md); "
                            "prepare the set again (dranet prepare)")
-    return PreparedSet(stats["dataset"], stats["root"], stats)
+    return PreparedSet(stats["dataset"], stats["root"], stats, path)

@@ -42,7 +42,7 @@ def _embed(model, model_path, records, name, config, cache_dir):
     return extract_features(model, dataset, flip=flip, cache_path=cache, description=f"{name} features")
 
 
-def _occluded_images(prepared, manifest: Path):
+def _occluded_images(prepared):
     """The occluded-query split that the manifest's stats.json records, read from that set's
     root; None when it records none (or there is no stats.json)."""
     recorded = prepared.stats and prepared.stats.get("occluded_split")
@@ -52,7 +52,7 @@ def _occluded_images(prepared, manifest: Path):
 
     own = read_occluded_images(prepared.root)
     if occluded_split_stats(own) != recorded:
-        raise UserError(f"{manifest.parent / layout.STATS}: the occluded split's images under {prepared.root} changed "
+        raise UserError(f"{prepared.stats_path}: the occluded split's images under {prepared.root} changed "
                         "since it was written; prepare the set again (dranet prepare)")
     return own
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     split = read_manifest(manifest)
     check_scorable(split.query, split.gallery, manifest)
     prepared = prepared_set(manifest, config.data.name, config.data.root)
-    occluded_images = _occluded_images(prepared, manifest)
+    occluded_images = _occluded_images(prepared)
     # The image size and embedding width the model was built for, from its file, before it loads.
     saved = saved_config(model_path)
     trained = tuple(saved["input_shape"][:2])

@@ -53,11 +53,12 @@ def test_stats():
 def test_the_prepared_set_is_the_one_stats_json_names_else_the_configurations(tmp_path):
     manifest = tmp_path / "prepared" / "manifest.csv"
     write_manifest(SPLIT, manifest)
-    assert prepared_set(manifest, "synthetic", "data/raw/synthetic") == PreparedSet("synthetic", "data/raw/synthetic", None)
+    stats_path = manifest.parent / "stats.json"
+    assert prepared_set(manifest, "synthetic", "data/raw/synthetic") == PreparedSet("synthetic", "data/raw/synthetic", None, stats_path)
     stats = {"dataset": "market1501", "root": "/data/Market-1501", "occluded_split": None}
-    (manifest.parent / "stats.json").write_text(json.dumps(stats))
+    stats_path.write_text(json.dumps(stats))
     prepared = prepared_set(manifest, "synthetic", "data/raw/synthetic")
-    assert prepared == PreparedSet("market1501", "/data/Market-1501", stats) and not prepared.synthetic
+    assert prepared == PreparedSet("market1501", "/data/Market-1501", stats, stats_path) and not prepared.synthetic
 
 
 @pytest.mark.parametrize("text", ["{", "[]", '{"dataset": "market1501"}', '{"dataset": 1, "root": "x"}'])
